@@ -1,0 +1,62 @@
+"""Alembic environment: one migration history for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from infra.db import Base
+from infra.settings import get_settings
+
+# The schema is the union of every package's models; this list is the one place that names them.
+MODEL_MODULES = ("infra.audit", "tenants.models")
+for module in MODEL_MODULES:
+    importlib.import_module(module)
+
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    configured = context.config.get_main_option("sqlalchemy.url")
+    return configured or get_settings().sync_migration_database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = create_engine(_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        _run(connection)
+    engine.dispose()
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

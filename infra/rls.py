@@ -1,0 +1,80 @@
+"""PostgreSQL row-level security and the application role, applied by migrations.
+
+Every tenant-owned table gets RLS enabled *and forced* (so even the owner is filtered) with one
+policy comparing ``tenant_id`` to the transaction's ``app.tenant_id``. When the setting is absent
+or empty the policy matches no row: a missing tenant reads nothing and writes nothing.
+The application connects as a role that owns no table and lacks ``BYPASSRLS``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from alembic import op
+
+from infra.settings import get_settings
+
+POLICY_NAME = "tenant_isolation"
+TENANT_PREDICATE = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _is_postgres() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+def app_role() -> str:
+    return _identifier(get_settings().db_app_role)
+
+
+def enable_tenant_rls(table: str) -> None:
+    if not _is_postgres():
+        return
+    table = _identifier(table)
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY {POLICY_NAME} ON {table} "
+        f"USING ({TENANT_PREDICATE}) WITH CHECK ({TENANT_PREDICATE})"
+    )
+
+
+def disable_tenant_rls(table: str) -> None:
+    if not _is_postgres():
+        return
+    table = _identifier(table)
+    op.execute(f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def ensure_app_role() -> None:
+    """Create the application role if missing, and strip any power that would skip RLS."""
+    if not _is_postgres():
+        return
+    role = app_role()
+    create_if_missing = (
+        "DO $$ BEGIN "  # noqa: S608 - the role name is checked by _identifier
+        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+        f"THEN CREATE ROLE {role} LOGIN; END IF; "
+        "END $$"
+    )
+    op.execute(create_if_missing)
+    op.execute(f"ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+
+
+def grant_app_role() -> None:
+    """Data rights on every table, none on the schema itself or the migration bookkeeping."""
+    if not _is_postgres():
+        return
+    role = app_role()
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    op.execute(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}")

@@ -1,0 +1,140 @@
+"""Settings read from ``PORTAL_*`` environment variables, with embedded defaults.
+
+The defaults run the whole product on one machine with no services: an SQLite file and a local
+storage directory under ``var/``. Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+_PREFIX = "PORTAL_"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(_PREFIX + name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str
+    migration_database_url: str
+    db_app_role: str
+    secret_key: str
+    base_url: str
+    base_domain: str
+    storage_dir: Path
+    redis_url: str
+    default_locale: str
+    session_max_age_seconds: int
+    api_token_ttl_seconds: int
+    login_max_failures: int
+    login_lockout_seconds: int
+    login_rate_per_minute: int
+    debug: bool
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def sync_database_url(self) -> str:
+        return to_sync_url(self.database_url)
+
+    @property
+    def sync_migration_database_url(self) -> str:
+        return to_sync_url(self.migration_database_url)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(_env("VAR_DIR", "var")).resolve()
+        database_url = _env("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'portal.db'}")
+        return cls(
+            var_dir=var_dir,
+            database_url=database_url,
+            migration_database_url=_env("MIGRATION_DATABASE_URL", database_url),
+            db_app_role=_env("DB_APP_ROLE", "portal_app"),
+            secret_key=_env("SECRET_KEY", "") or _local_secret_key(var_dir),
+            base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            base_domain=_env("BASE_DOMAIN", ""),
+            storage_dir=Path(_env("STORAGE_DIR", str(var_dir / "storage"))).resolve(),
+            redis_url=_env("REDIS_URL", ""),
+            default_locale=_env("DEFAULT_LOCALE", "zh_CN"),
+            session_max_age_seconds=_env_int("SESSION_MAX_AGE_SECONDS", 8 * 3600),
+            api_token_ttl_seconds=_env_int("API_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+            login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
+            login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
+            login_rate_per_minute=_env_int("LOGIN_RATE_PER_MINUTE", 30),
+            debug=_env_bool("DEBUG", False),
+        )
+
+    def describe(self) -> dict[str, str]:
+        """Non-secret settings, for logs and diagnostics."""
+        hidden = {"secret_key", "database_url", "migration_database_url", "redis_url"}
+        return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in hidden}
+
+
+def to_sync_url(url: str) -> str:
+    """The synchronous driver URL for the same database (Alembic and workers use it)."""
+    if url.startswith("sqlite+aiosqlite://"):
+        return "sqlite://" + url.removeprefix("sqlite+aiosqlite://")
+    if url.startswith("postgresql+asyncpg://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql+asyncpg://")
+    return url
+
+
+def to_async_url(url: str) -> str:
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    if url.startswith("postgresql+psycopg://"):
+        return "postgresql+asyncpg://" + url.removeprefix("postgresql+psycopg://")
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _local_secret_key(var_dir: Path) -> str:
+    """A key generated once per installation, so the embedded default never ships a secret."""
+    path = var_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,192 @@
+"""Tenant scoping: the one place where the current tenant is set, read and enforced.
+
+Three layers keep tenants apart (see ``docs/architecture.md``):
+
+1. the request resolves the tenant once and enters :func:`tenant_scope`;
+2. every ORM statement on a :class:`TenantOwned` model gets ``tenant_id = <current>`` added, new
+   rows are stamped with it, and such a statement with no tenant in context raises
+   :class:`TenantContextMissing`;
+3. on PostgreSQL each transaction carries ``app.tenant_id`` (``set_config(..., true)``), which the
+   row-level-security policies of every tenant table compare against.
+
+The only way around layer 2 is :func:`bypass_tenant_scope_for_cross_tenant_job`, whose name is
+meant to stand out in review. Layer 3 has no bypass for the application role.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, event, text
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
+
+from infra.db import Entity
+
+logger = logging.getLogger(__name__)
+
+_current_tenant: ContextVar[uuid.UUID | None] = ContextVar("current_tenant", default=None)
+_bypass_reason: ContextVar[str | None] = ContextVar("tenant_bypass_reason", default=None)
+
+_RLS_SETTING_KEY = "rls_tenant_id"
+
+
+class TenantContextMissing(RuntimeError):
+    """A tenant-owned table was touched with no tenant in context."""
+
+
+class TenantMismatch(RuntimeError):
+    """A row of one tenant was about to be written under another tenant's scope."""
+
+
+def current_tenant_id() -> uuid.UUID:
+    tenant_id = _current_tenant.get()
+    if tenant_id is None:
+        raise TenantContextMissing("no tenant in context; enter tenant_scope(tenant_id) first")
+    return tenant_id
+
+
+def current_tenant_id_or_none() -> uuid.UUID | None:
+    return _current_tenant.get()
+
+
+@contextmanager
+def tenant_scope(tenant_id: uuid.UUID) -> Iterator[uuid.UUID]:
+    """Run the block as ``tenant_id``. Scopes nest; the previous one returns on exit or error."""
+    if not isinstance(tenant_id, uuid.UUID):
+        raise TypeError(f"tenant_id must be a UUID, got {type(tenant_id).__name__}")
+    token = _current_tenant.set(tenant_id)
+    bypass_token = _bypass_reason.set(None)
+    try:
+        yield tenant_id
+    finally:
+        _bypass_reason.reset(bypass_token)
+        _current_tenant.reset(token)
+
+
+@contextmanager
+def bypass_tenant_scope_for_cross_tenant_job(reason: str) -> Iterator[None]:
+    """Lift the ORM tenant filter for a named job that must see every tenant.
+
+    PostgreSQL row-level security still applies to the application role, so on PostgreSQL a
+    cross-tenant job reads tenant rows by entering :func:`tenant_scope` for each tenant in turn;
+    this bypass is for the tenant registry walk and for maintenance run as the schema owner.
+    """
+    if not reason.strip():
+        raise ValueError("a bypass must say why")
+    logger.warning("tenant scope bypassed: %s", reason)
+    token = _bypass_reason.set(reason)
+    tenant_token = _current_tenant.set(None)
+    try:
+        yield
+    finally:
+        _current_tenant.reset(tenant_token)
+        _bypass_reason.reset(token)
+
+
+def tenant_foreign_key(columns: tuple[str, ...], table: str, **kwargs: Any) -> ForeignKeyConstraint:
+    """A foreign key that also matches ``tenant_id``, so a row can never point across tenants."""
+    return ForeignKeyConstraint(
+        ["tenant_id", *columns],
+        [f"{table}.tenant_id", *(f"{table}.id" for _ in columns)],
+        **kwargs,
+    )
+
+
+class TenantOwned(Entity):
+    """Abstract base for every table that belongs to one tenant.
+
+    ``tenant_id`` leads the primary key (Citus-ready); the mapper still identifies rows by
+    ``id`` alone, which is globally unique.
+    """
+
+    __abstract__ = True
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"primary_key": [cls.__table__.c.id]}
+
+
+def _tenant_criteria(tenant_id: uuid.UUID) -> Any:
+    return with_loader_criteria(
+        TenantOwned,
+        lambda cls: cls.tenant_id == tenant_id,
+        include_aliases=True,
+    )
+
+
+def _touches_tenant_table(state: ORMExecuteState) -> bool:
+    return any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
+
+
+def _sync_rls_setting(session: Session) -> None:
+    """Make the transaction's ``app.tenant_id`` match the current scope (PostgreSQL only)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    wanted = _current_tenant.get()
+    wanted_text = str(wanted) if wanted is not None else ""
+    if session.info.get(_RLS_SETTING_KEY) == wanted_text:
+        return
+    session.connection().execute(
+        text("SELECT set_config('app.tenant_id', :tenant_id, true)"), {"tenant_id": wanted_text}
+    )
+    session.info[_RLS_SETTING_KEY] = wanted_text
+
+
+@event.listens_for(Session, "after_begin")
+def _on_begin(session: Session, _transaction: Any, connection: Any) -> None:
+    session.info.pop(_RLS_SETTING_KEY, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    _sync_rls_setting(state.session)
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if not _touches_tenant_table(state):
+        return
+    if _bypass_reason.get() is not None:
+        return
+    tenant_id = _current_tenant.get()
+    if tenant_id is None:
+        raise TenantContextMissing(
+            "query on a tenant-owned table with no tenant in context: "
+            + ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
+        )
+    state.statement = state.statement.options(_tenant_criteria(tenant_id))
+
+
+@event.listens_for(Session, "before_flush")
+def _on_flush(session: Session, _context: Any, _instances: Any) -> None:
+    tenant_id = _current_tenant.get()
+    bypassed = _bypass_reason.get() is not None
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if not isinstance(obj, TenantOwned):
+            continue
+        if obj.tenant_id is None:
+            if tenant_id is None:
+                raise TenantContextMissing(f"new {type(obj).__name__} with no tenant in context")
+            obj.tenant_id = tenant_id
+        elif tenant_id is not None and obj.tenant_id != tenant_id:
+            raise TenantMismatch(
+                f"{type(obj).__name__} of tenant {obj.tenant_id} written in scope of {tenant_id}"
+            )
+        elif tenant_id is None and not bypassed:
+            raise TenantContextMissing(f"write to {type(obj).__name__} with no tenant in context")
+    _sync_rls_setting(session)

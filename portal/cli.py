@@ -1,0 +1,92 @@
+"""The ``portal`` command: demo, serve, migrate, audit verify."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from infra.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Contractor collaboration portal (准入—培训—作业—评价)."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    from infra.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    click.echo("database is at the newest migration")
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from portal.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True, log_level="info")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the web UI and API."""
+    _serve(host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Migrate and seed only.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Migrate, seed the Chinese demo tenant (idempotent), print the logins and serve."""
+    from infra.migrate import upgrade
+    from portal.demo import seed_demo
+
+    settings = get_settings()
+    upgrade(settings)
+    logins, path = asyncio.run(seed_demo(settings))
+    url = f"http://{host}:{port}"
+    click.echo(f"\n演示租户已就绪 / demo tenant ready: {url}/t/{logins[0].tenant}/login")
+    click.echo(f"登录信息 / logins ({path}):")
+    for login in logins:
+        click.echo(f"  {login.role:<18} {login.email:<34} {login.password}")
+    if not no_serve:
+        _serve(host, port)
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident ledger."""
+
+
+@audit.command("verify")
+@click.option("--tenant", "tenant_slug", help="Tenant slug; every tenant when omitted.")
+def audit_verify(tenant_slug: str | None) -> None:
+    """Walk each chain and name the first broken link (exit status 1 if any is broken)."""
+    from portal.audit_cli import verify_tenants
+
+    reports = asyncio.run(verify_tenants(get_settings(), tenant_slug))
+    if not reports:
+        click.echo(f"no such tenant: {tenant_slug}", err=True)
+        sys.exit(2)
+    broken = False
+    for slug, report in reports:
+        if report.ok:
+            click.echo(f"{slug}: ok, {report.entries_checked} entries")
+        else:
+            broken = True
+            assert report.broken is not None
+            click.echo(f"{slug}: BROKEN at {report.broken.describe()}", err=True)
+    sys.exit(1 if broken else 0)
+
+
+if __name__ == "__main__":
+    main()

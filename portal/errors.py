@@ -1,0 +1,232 @@
+"""Turning every failure into a clear answer: JSON naming the field and the rule for the API,
+an HTML page for the browser, and never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from infra.errors import DomainError, FieldProblem
+from infra.i18n import N_
+from infra.i18n import gettext as _
+from portal.identity import API_PREFIX
+from tenants.schemas import EMAIL_PATTERN, PHONE_PATTERN, PLANT_CODE_PATTERN, SLUG_PATTERN
+
+logger = logging.getLogger(__name__)
+
+_PATTERN_RULES = {
+    EMAIL_PATTERN: ("email", N_("Must be a valid e-mail address.")),
+    SLUG_PATTERN: ("slug", N_("Use lowercase letters, digits and hyphens (at most 40).")),
+    PLANT_CODE_PATTERN: ("code", N_("Use letters, digits, '-' or '_' (at most 32).")),
+    PHONE_PATTERN: ("phone", N_("Must be a phone number.")),
+}
+
+# msgspec quotes the pattern with repr() in its messages.
+_RULES_BY_QUOTED_PATTERN = {repr(pattern)[1:-1]: rule for pattern, rule in _PATTERN_RULES.items()}
+
+# msgspec's validation messages, mapped to a rule code and a message for people.
+_MSGSPEC_RULES: list[tuple[re.Pattern[str], str, str]] = [
+    (
+        re.compile(r"Object contains unknown field `(?P<field>[^`]+)`"),
+        "unknown_field",
+        N_("This field is not allowed here."),
+    ),
+    (
+        re.compile(r"Object missing required field `(?P<field>[^`]+)`"),
+        "required",
+        N_("This field is required."),
+    ),
+    (
+        re.compile(r"Expected `str` of length <= (?P<limit>\d+)"),
+        "max_length",
+        N_("At most %(limit)s characters."),
+    ),
+    (
+        re.compile(r"Expected `str` of length >= (?P<limit>\d+)"),
+        "min_length",
+        N_("At least %(limit)s characters."),
+    ),
+    (
+        re.compile(r"Expected `array` of length <= (?P<limit>\d+)"),
+        "max_items",
+        N_("At most %(limit)s items."),
+    ),
+    (
+        re.compile(r"Expected `(?:int|float|number)` >= (?P<limit>[-\d.]+)"),
+        "minimum",
+        N_("Must be at least %(limit)s."),
+    ),
+    (
+        re.compile(r"Expected `(?:int|float|number)` <= (?P<limit>[-\d.]+)"),
+        "maximum",
+        N_("Must be at most %(limit)s."),
+    ),
+    (
+        re.compile(r"Expected `str` matching regex '(?P<pattern>.*)'"),
+        "pattern",
+        N_("The format is not valid."),
+    ),
+    (re.compile(r"Invalid enum value"), "enum", N_("Not one of the allowed values.")),
+    (re.compile(r"Invalid UUID"), "uuid", N_("Must be a UUID.")),
+    (re.compile(r"Invalid RFC3339"), "datetime", N_("Must be an RFC 3339 date-time.")),
+    (
+        re.compile(r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`"),
+        "type",
+        N_("Must be of type %(expected)s."),
+    ),
+    (
+        re.compile(r"JSON is malformed|Input data was truncated|malformed", re.IGNORECASE),
+        "json",
+        N_("The request body is not valid JSON."),
+    ),
+]
+
+
+_BODY_PARAMETER = "data"
+
+
+def _msgspec_problem(message: str, key: str | None) -> FieldProblem:
+    if key == _BODY_PARAMETER and message == repr(_BODY_PARAMETER):
+        return FieldProblem("body", "required", N_("This field is required."))
+    path_match = re.search(r" - at `\$(?P<path>[^`]*)`", message)
+    field_name = "" if key in (None, _BODY_PARAMETER) else key
+    if path_match:
+        field_name = path_match.group("path").lstrip(".")
+    for pattern, rule, text in _MSGSPEC_RULES:
+        match = pattern.search(message)
+        if match is None:
+            continue
+        params = {k: v for k, v in match.groupdict().items() if v is not None}
+        if "field" in params:
+            named = params.pop("field")
+            field_name = f"{field_name}.{named}" if field_name else named
+        if rule == "pattern":
+            rule, text = _RULES_BY_QUOTED_PATTERN.get(params.pop("pattern", ""), (rule, text))
+        return FieldProblem(field_name or "body", rule, text, params)
+    return FieldProblem(field_name or "body", "invalid", N_("The value is not valid."))
+
+
+def problems_from_validation(exc: ValidationException) -> list[FieldProblem]:
+    extra = exc.extra
+    items: list[Any] = extra if isinstance(extra, list) else [extra] if extra else []
+    problems: list[FieldProblem] = []
+    for item in items:
+        if isinstance(item, dict):
+            message = str(item.get("message", ""))
+            key = item.get("key")
+            problem = _msgspec_problem(message, str(key) if key else None)
+            if (
+                item.get("source") in {"path", "query", "header", "cookie"}
+                and problem.rule == "type"
+            ):
+                problem.rule = "format"
+            problems.append(problem)
+    if not problems:
+        problems.append(_msgspec_problem(str(exc.detail), None))
+    return problems
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    if request.url.path.startswith(API_PREFIX) or request.url.path.startswith("/schema"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _problem_dicts(problems: list[FieldProblem]) -> list[dict[str, Any]]:
+    return [
+        {"field": p.field, "rule": p.rule, "message": _(p.message, **p.params)} for p in problems
+    ]
+
+
+def error_response(
+    request: Request[Any, Any, Any],
+    status_code: int,
+    detail: str,
+    problems: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    if _wants_json(request):
+        body: dict[str, Any] = {"status_code": status_code, "detail": detail}
+        if problems:
+            body["errors"] = _problem_dicts(problems)
+        return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
+    return Template(
+        template_name="error.html",
+        context={
+            "status_code": status_code,
+            "detail": detail,
+            "errors": _problem_dicts(problems or []),
+        },
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return error_response(request, exc.status_code, _(exc.message), exc.problems)
+
+
+def handle_validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
+    problems = problems_from_validation(exc)
+    return error_response(request, 400, _("The request is not valid."), problems)
+
+
+_GENERIC_DETAILS = {
+    401: N_("Sign in first."),
+    403: N_("Your role does not allow this."),
+    404: N_("Not found."),
+    405: N_("This method is not allowed here."),
+    413: N_("The request is too large."),
+    429: N_("Too many requests. Wait a moment and try again."),
+}
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotAuthorizedException) and not _wants_json(request):
+        return Redirect(path=login_path(request))
+    if type(exc) is ClientException and exc.status_code == 400:
+        problem = _msgspec_problem(str(exc.detail), None)
+        return error_response(request, 400, _("The request is not valid."), [problem])
+    if exc.status_code >= 500:
+        detail = N_("Something went wrong on our side.")
+    elif isinstance(exc, NotFoundException) or exc.detail == HTTPStatus(exc.status_code).phrase:
+        detail = _GENERIC_DETAILS.get(exc.status_code, exc.detail)
+    else:
+        detail = exc.detail
+    return error_response(request, exc.status_code, _(detail), headers=dict(exc.headers or {}))
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        request, HTTP_500_INTERNAL_SERVER_ERROR, _("Something went wrong on our side.")
+    )
+
+
+def login_path(request: Request[Any, Any, Any]) -> str:
+    tenant = request.scope.get("state", {}).get("tenant")
+    return f"/t/{tenant.slug}/login" if tenant is not None else "/login"
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: handle_domain_error,
+    ValidationException: handle_validation_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

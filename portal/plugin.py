@@ -1,0 +1,147 @@
+"""The one init plugin that wires the application: settings, database, identity, sessions,
+CSRF, rate limits, templates, translations, OpenAPI, errors and routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar.config.app import AppConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins import InitPluginProtocol
+from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
+from litestar.stores.file import FileStore
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
+
+from infra.db import Database
+from infra.i18n import N_, current_locale, gettext, ngettext
+from infra.settings import Settings
+from portal import health
+from portal.api.auth import AuthController
+from portal.api.tenants import MeController, PlantController, UserController
+from portal.dependencies import DEPENDENCIES
+from portal.errors import EXCEPTION_HANDLERS
+from portal.identity import API_PREFIX, IdentityMiddleware
+from portal.sessions import RotatingSessionConfig
+from portal.web.pages import PageController
+
+PACKAGE_DIR = Path(__file__).parent
+SIGN_IN_PATHS = frozenset({"/login", "/api/v1/auth/token"})
+ROLE_LABELS = {
+    "tenant_admin": N_("Tenant administrator"),
+    "hq_analyst": N_("HQ analyst"),
+    "plant_manager": N_("Plant manager"),
+    "ehs_officer": N_("EHS officer"),
+    "unit_supervisor": N_("Unit supervisor"),
+    "guardian": N_("Guardian"),
+    "contractor_admin": N_("Contractor administrator"),
+    "contractor_worker": N_("Contractor worker"),
+}
+
+
+def _jinja_environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        auto_reload=False,
+    )
+    environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    environment.globals["current_locale"] = current_locale
+    environment.globals["role_label"] = lambda role: gettext(ROLE_LABELS.get(str(role), str(role)))
+    environment.filters["local_time"] = lambda value, fmt="%Y-%m-%d %H:%M": (
+        value.strftime(fmt) if isinstance(value, datetime) else ""
+    )
+    return environment
+
+
+def _stores(settings: Settings) -> dict[str, Store]:
+    if settings.redis_url:
+        root = RedisStore.with_client(url=settings.redis_url, namespace="portal")
+        return {
+            "sessions": root.with_namespace("sessions"),
+            "rate_limit": root.with_namespace("rate_limit"),
+        }
+    return {
+        "sessions": FileStore(settings.var_dir / "sessions"),
+        "rate_limit": MemoryStore(),
+    }
+
+
+def _is_sign_in_attempt(request: Any) -> bool:
+    return request.method == "POST" and request.url.path in SIGN_IN_PATHS
+
+
+class PortalPlugin(InitPluginProtocol):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        settings = self.settings
+        database = Database.from_settings(settings)
+        app_config.state.update({"settings": settings, "database": database})
+        app_config.debug = settings.debug
+        app_config.stores = _stores(settings)
+
+        session_config = RotatingSessionConfig(
+            max_age=settings.session_max_age_seconds,
+            secure=settings.secure_cookies,
+            samesite="lax",
+            httponly=True,
+            key="portal_session",
+            exclude=[API_PREFIX, "/static", "/healthz", "/readyz", "/schema"],
+        )
+        rate_limit = RateLimitConfig(
+            rate_limit=("minute", settings.login_rate_per_minute),
+            check_throttle_handler=_is_sign_in_attempt,
+        )
+        app_config.middleware.extend(
+            [session_config.middleware, IdentityMiddleware(), rate_limit.middleware]
+        )
+        app_config.csrf_config = CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="portal_csrf",
+            cookie_secure=settings.secure_cookies,
+            exclude=[API_PREFIX],
+        )
+        app_config.template_config = TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(_jinja_environment())
+        )
+        app_config.openapi_config = OpenAPIConfig(
+            title="Contractor collaboration portal API",
+            version="1",
+            description=(
+                "Admission, training, supervised work and evaluation of contractors "
+                "(准入—培训—作业—评价). Authenticate with `POST /api/v1/auth/token` and send "
+                "`Authorization: Bearer <token>`. Errors answer "
+                '`{"status_code", "detail", "errors": [{"field", "rule", "message"}]}`; '
+                "another tenant's ids answer 404."
+            ),
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        )
+        app_config.dependencies.update(DEPENDENCIES)
+        app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.route_handlers.extend(
+            [
+                health.healthz,
+                health.readyz,
+                AuthController,
+                MeController,
+                PlantController,
+                UserController,
+                PageController,
+                create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),
+            ]
+        )
+        app_config.on_shutdown.append(database.dispose)
+        return app_config

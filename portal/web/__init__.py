@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja + HTMX), signed in with a session cookie and CSRF-protected."""

@@ -1,0 +1,128 @@
+"""Tenants, plants, users, memberships and API tokens."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from infra.db import Entity
+from infra.tenancy import TenantOwned, tenant_foreign_key
+
+
+class TenantStatus(enum.StrEnum):
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    READ_ONLY = "read_only"
+    CANCELLED = "cancelled"
+
+
+class Role(enum.StrEnum):
+    """The roles of SPEC's role table. Memberships carry them, not user rows."""
+
+    TENANT_ADMIN = "tenant_admin"
+    HQ_ANALYST = "hq_analyst"
+    PLANT_MANAGER = "plant_manager"
+    EHS_OFFICER = "ehs_officer"
+    UNIT_SUPERVISOR = "unit_supervisor"
+    GUARDIAN = "guardian"
+    CONTRACTOR_ADMIN = "contractor_admin"
+    CONTRACTOR_WORKER = "contractor_worker"
+
+    @property
+    def is_host(self) -> bool:
+        return self not in {Role.CONTRACTOR_ADMIN, Role.CONTRACTOR_WORKER}
+
+
+def _enum_check(column: str, values: type[enum.StrEnum]) -> str:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return f"{column} IN ({allowed})"
+
+
+class Tenant(Entity):
+    """A customer group. The registry of tenants is the one table that is not tenant-owned."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint(_enum_check("status", TenantStatus), name="status"),)
+
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=TenantStatus.TRIALING.value)
+
+
+class Plant(TenantOwned):
+    __tablename__ = "plants"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+
+
+class User(TenantOwned):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(8), default="zh_CN")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+
+
+class Membership(TenantOwned):
+    """A role for a user, optionally limited to one plant."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        tenant_foreign_key(("user_id",), "users", ondelete="CASCADE"),
+        tenant_foreign_key(("plant_id",), "plants", ondelete="CASCADE"),
+        CheckConstraint(_enum_check("role", Role), name="role"),
+        Index(
+            "uq_memberships_tenant_wide",
+            "tenant_id",
+            "user_id",
+            "role",
+            unique=True,
+            sqlite_where=text("plant_id IS NULL"),
+            postgresql_where=text("plant_id IS NULL"),
+        ),
+        Index(
+            "uq_memberships_per_plant",
+            "tenant_id",
+            "user_id",
+            "role",
+            "plant_id",
+            unique=True,
+            sqlite_where=text("plant_id IS NOT NULL"),
+            postgresql_where=text("plant_id IS NOT NULL"),
+        ),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    role: Mapped[str] = mapped_column(String(32))
+    plant_id: Mapped[uuid.UUID | None]
+
+
+class ApiToken(TenantOwned):
+    """A bearer token. Only its SHA-256 is stored; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (tenant_foreign_key(("user_id",), "users", ondelete="CASCADE"),)
+
+    user_id: Mapped[uuid.UUID]
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, event, text
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Table, event, text
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -31,6 +31,7 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
+from sqlalchemy.sql.util import find_tables
 
 from infra.db import Entity
 
@@ -130,8 +131,29 @@ def _tenant_criteria(tenant_id: uuid.UUID) -> Any:
     )
 
 
-def _touches_tenant_table(state: ORMExecuteState) -> bool:
-    return any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
+_tenant_tables_cache: tuple[int, frozenset[Table]] = (-1, frozenset())
+
+
+def tenant_tables() -> frozenset[Table]:
+    """Every table mapped by a :class:`TenantOwned` model."""
+    global _tenant_tables_cache
+    mappers = TenantOwned.registry.mappers
+    if _tenant_tables_cache[0] != len(mappers):
+        tables = frozenset(
+            mapper.local_table for mapper in mappers if issubclass(mapper.class_, TenantOwned)
+        )
+        _tenant_tables_cache = (len(mappers), tables)  # type: ignore[assignment]
+    return _tenant_tables_cache[1]
+
+
+def _touched_tenant_tables(state: ORMExecuteState) -> list[str]:
+    """Tenant tables the statement reads or writes, found in its FROM clauses and columns, not
+    only in its ORM entities: ``select(func.count()).select_from(Plant)`` has no entity."""
+    owned = tenant_tables()
+    found = find_tables(
+        state.statement, check_columns=True, include_aliases=True, include_crud=True
+    )
+    return sorted({table.name for table in found if table in owned})
 
 
 def _sync_rls_setting(session: Session) -> None:
@@ -159,15 +181,15 @@ def _on_execute(state: ORMExecuteState) -> None:
     _sync_rls_setting(state.session)
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    if not _touches_tenant_table(state):
+    touched = _touched_tenant_tables(state)
+    if not touched:
         return
     if _bypass_reason.get() is not None:
         return
     tenant_id = _current_tenant.get()
     if tenant_id is None:
         raise TenantContextMissing(
-            "query on a tenant-owned table with no tenant in context: "
-            + ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
+            "query on tenant-owned tables with no tenant in context: " + ", ".join(touched)
         )
     state.statement = state.statement.options(_tenant_criteria(tenant_id))
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a profile needs, only those missing. Profiles:
+#   demo  - what `portal demo` needs
+#   test  - what the test suite needs (headless Chromium for browser tests, a CJK font)
+set -euo pipefail
+
+profile="${1:-demo}"
+case "$profile" in
+  demo) packages=(fonts-noto-cjk) ;;
+  test) packages=(fonts-noto-cjk chromium) ;;
+  *) echo "unknown profile: $profile" >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=(sudo)
+else
+  sudo_cmd=()
+fi
+echo "installing Debian packages: ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,149 @@
+"""Shared fixtures: SQLite for unit tests, the machine's PostgreSQL for integration tests.
+
+PostgreSQL tests never skip: when the server is unreachable they fail, because a suite that
+silently leaves out its isolation tests is not green.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="portal-tests-"))
+os.environ.setdefault("PORTAL_VAR_DIR", str(_SESSION_DIR / "var"))
+os.environ.setdefault("PORTAL_SECRET_KEY", "test-secret-key-not-for-production")
+
+from infra.db import Database  # noqa: E402
+from infra.migrate import upgrade  # noqa: E402
+from infra.settings import Settings, get_settings  # noqa: E402
+from tests.factories import TenantFactory  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get(
+    "PORTAL_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+PG_APP_ROLE = "portal_app"
+ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
+
+
+def settings_for(database_url: str, var_dir: Path, **overrides: object) -> Settings:
+    base = get_settings()
+    values: dict[str, object] = {
+        "var_dir": var_dir,
+        "database_url": database_url,
+        "migration_database_url": database_url,
+        "storage_dir": var_dir / "storage",
+        "redis_url": "",
+    }
+    values.update(overrides)
+    return dataclasses.replace(base, **values)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template() -> Path:
+    """One migrated SQLite file; each test gets a copy (migrating per test is slow)."""
+    path = _SESSION_DIR / "template.db"
+    upgrade(settings_for(f"sqlite+aiosqlite:///{path}", _SESSION_DIR / "template-var"))
+    return path
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path, sqlite_template: Path) -> Settings:
+    database_file = tmp_path / "portal.db"
+    shutil.copyfile(sqlite_template, database_file)
+    return settings_for(f"sqlite+aiosqlite:///{database_file}", tmp_path / "var")
+
+
+@dataclasses.dataclass(frozen=True)
+class PostgresDatabase:
+    name: str
+    owner_url: str
+    app_url: str
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabase]:
+    """A fresh database migrated by its owner; the app connects as the unprivileged role."""
+    name = f"portal_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL is required for this test and is not reachable: {exc}")
+    host = PG_ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
+    owner_user = PG_ADMIN_URL.split("://", 1)[1].split("@", 1)[0]
+    database = PostgresDatabase(
+        name=name,
+        owner_url=f"postgresql+asyncpg://{owner_user}@{host}/{name}",
+        app_url=f"postgresql+asyncpg://{PG_APP_ROLE}@{host}/{name}",
+    )
+    upgrade(
+        settings_for(
+            database.app_url,
+            _SESSION_DIR / "pg-var",
+            migration_database_url=database.owner_url,
+            db_app_role=PG_APP_ROLE,
+        )
+    )
+    yield database
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_settings(postgres: PostgresDatabase, tmp_path: Path) -> Settings:
+    return settings_for(
+        postgres.app_url, tmp_path / "var", migration_database_url=postgres.owner_url
+    )
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(sqlite_settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def pg_db(pg_settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(pg_settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_settings(request: pytest.FixtureRequest) -> Settings:
+    """Runs a test on both databases."""
+    fixture = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+async def any_db(any_settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(any_settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def factory() -> TenantFactory:
+    return TenantFactory()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS_DIR

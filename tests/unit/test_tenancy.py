@@ -1,0 +1,134 @@
+"""The ORM tenant layer: criterion on every query, stamping on insert, raising without a tenant.
+
+These run on SQLite and on PostgreSQL (as the application role, under RLS)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+
+from infra.db import Database
+from infra.tenancy import (
+    TenantContextMissing,
+    TenantMismatch,
+    bypass_tenant_scope_for_cross_tenant_job,
+    current_tenant_id,
+    current_tenant_id_or_none,
+    tenant_scope,
+)
+from tenants.models import Plant, User
+from tests.factories import TenantFactory
+
+
+async def test_queries_see_only_the_scoped_tenant(any_db: Database, factory: TenantFactory) -> None:
+    first = await factory.create(any_db, plants=("A1", "A2"))
+    second = await factory.create(any_db, plants=("B1",))
+    async with any_db.session() as session:
+        with tenant_scope(first.id):
+            codes = set((await session.execute(select(Plant.code))).scalars())
+            assert codes == {"A1", "A2"}
+            by_other_id = await session.execute(
+                select(Plant).where(Plant.id == second.plants["B1"])
+            )
+            assert by_other_id.scalar_one_or_none() is None
+        with tenant_scope(second.id):
+            count = (await session.execute(select(func.count()).select_from(Plant))).scalar_one()
+            assert count == 1
+
+
+async def test_bulk_update_and_delete_are_scoped(any_db: Database, factory: TenantFactory) -> None:
+    first = await factory.create(any_db, plants=("A1",))
+    second = await factory.create(any_db, plants=("B1",))
+    async with any_db.session() as session:
+        with tenant_scope(first.id):
+            await session.execute(update(Plant).values(name="改名"))
+            await session.execute(delete(Plant).where(Plant.code == "B1"))
+            await session.commit()
+    async with any_db.session() as session:
+        with tenant_scope(second.id):
+            plant = (await session.execute(select(Plant))).scalar_one()
+            assert plant.code == "B1"
+            assert plant.name != "改名"
+
+
+async def test_query_without_tenant_raises(any_db: Database, factory: TenantFactory) -> None:
+    await factory.create(any_db)
+    async with any_db.session() as session:
+        with pytest.raises(TenantContextMissing):
+            await session.execute(select(User))
+        with pytest.raises(TenantContextMissing):
+            await session.execute(update(Plant).values(name="x"))
+
+
+async def test_insert_is_stamped_and_cross_tenant_writes_refused(
+    any_db: Database, factory: TenantFactory
+) -> None:
+    first = await factory.create(any_db, plants=())
+    second = await factory.create(any_db, plants=())
+    async with any_db.session() as session:
+        with tenant_scope(first.id):
+            plant = Plant(code="NEW", name="新厂区")
+            session.add(plant)
+            await session.flush()
+            assert plant.tenant_id == first.id
+            session.add(Plant(code="X", name="x", tenant_id=second.id))
+            with pytest.raises(TenantMismatch):
+                await session.flush()
+            await session.rollback()
+        session.add(Plant(code="Y", name="y"))
+        with pytest.raises(TenantContextMissing):
+            await session.flush()
+
+
+def test_scope_nests_and_resets_on_exception() -> None:
+    outer, inner = uuid.uuid4(), uuid.uuid4()
+    assert current_tenant_id_or_none() is None
+    with tenant_scope(outer):
+        with tenant_scope(inner):
+            assert current_tenant_id() == inner
+        assert current_tenant_id() == outer
+        with pytest.raises(RuntimeError), tenant_scope(inner):
+            raise RuntimeError("boom")
+        assert current_tenant_id() == outer
+    assert current_tenant_id_or_none() is None
+    with pytest.raises(TenantContextMissing):
+        current_tenant_id()
+
+
+def test_scope_refuses_non_uuid() -> None:
+    with pytest.raises(TypeError), tenant_scope("not-a-uuid"):  # type: ignore[arg-type]
+        pass
+
+
+def test_bypass_needs_a_reason() -> None:
+    with pytest.raises(ValueError), bypass_tenant_scope_for_cross_tenant_job("  "):
+        pass
+
+
+async def test_bypass_lifts_the_orm_filter_on_sqlite(
+    sqlite_db: Database, factory: TenantFactory
+) -> None:
+    await factory.create(sqlite_db, plants=("A1",))
+    await factory.create(sqlite_db, plants=("B1",))
+    async with sqlite_db.session() as session:
+        with bypass_tenant_scope_for_cross_tenant_job("test: count plants of every tenant"):
+            count = (await session.execute(select(func.count()).select_from(Plant))).scalar_one()
+        assert count == 2
+        with pytest.raises(TenantContextMissing):
+            await session.execute(select(Plant))
+
+
+async def test_raw_sql_stays_confined_by_rls_on_postgres(
+    pg_db: Database, factory: TenantFactory
+) -> None:
+    first = await factory.create(pg_db, plants=("A1",))
+    await factory.create(pg_db, plants=("B1",))
+    async with pg_db.session() as session:
+        with bypass_tenant_scope_for_cross_tenant_job("test: RLS is the floor under the bypass"):
+            rows = (await session.execute(text("SELECT code FROM plants"))).all()
+            assert rows == []
+        with tenant_scope(first.id):
+            rows = (await session.execute(text("SELECT code FROM plants"))).scalars().all()
+            assert rows == ["A1"]

@@ -6,8 +6,8 @@ set -euo pipefail
 
 profile="${1:-demo}"
 case "$profile" in
-  demo) packages=(fonts-noto-cjk) ;;
-  test) packages=(fonts-noto-cjk chromium) ;;
+  demo) packages=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0) ;;
+  test) packages=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 chromium) ;;
   *) echo "unknown profile: $profile" >&2; exit 2 ;;
 esac
 

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar.config.app import AppConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -72,7 +72,8 @@ def _stores(settings: Settings) -> dict[str, Store]:
             "rate_limit": root.with_namespace("rate_limit"),
         }
     return {
-        "sessions": FileStore(settings.var_dir / "sessions"),
+        # A fresh installation has no var/sessions yet; without it every sign-in would fail.
+        "sessions": FileStore(settings.var_dir / "sessions", create_directories=True),
         "rate_limit": MemoryStore(),
     }
 

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from infra.db import Base
+from infra.schema import load_models
 from infra.settings import get_settings
 
-# The schema is the union of every package's models; this list is the one place that names them.
-MODEL_MODULES = ("infra.audit", "tenants.models")
-for module in MODEL_MODULES:
-    importlib.import_module(module)
-
-target_metadata = Base.metadata
+target_metadata = load_models()
 
 
 def _url() -> str:

@@ -163,9 +163,12 @@ def _sync_rls_setting(session: Session) -> None:
         return
     wanted = _current_tenant.get()
     wanted_text = str(wanted) if wanted is not None else ""
+    # Asking for the connection first begins the transaction if none is open, and beginning one
+    # forgets the previous transaction's setting (see _on_begin).
+    connection = session.connection()
     if session.info.get(_RLS_SETTING_KEY) == wanted_text:
         return
-    session.connection().execute(
+    connection.execute(
         text("SELECT set_config('app.tenant_id', :tenant_id, true)"), {"tenant_id": wanted_text}
     )
     session.info[_RLS_SETTING_KEY] = wanted_text

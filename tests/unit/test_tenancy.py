@@ -132,3 +132,24 @@ async def test_raw_sql_stays_confined_by_rls_on_postgres(
         with tenant_scope(first.id):
             rows = (await session.execute(text("SELECT code FROM plants"))).scalars().all()
             assert rows == ["A1"]
+
+
+async def test_sync_worker_session_is_scoped_the_same_way(
+    any_settings, factory: TenantFactory
+) -> None:  # type: ignore[no-untyped-def]
+    database = Database.from_settings(any_settings)
+    try:
+        first = await factory.create(database, plants=("A1",))
+        await factory.create(database, plants=("B1",))
+        with database.sync_session() as session:
+            with pytest.raises(TenantContextMissing):
+                session.execute(select(Plant))
+            with tenant_scope(first.id):
+                assert session.execute(select(Plant.code)).scalars().all() == ["A1"]
+                session.add(Plant(code="A9", name="工作进程新增"))
+                session.commit()
+            with tenant_scope(first.id):
+                codes = session.execute(select(Plant.code).order_by(Plant.code)).scalars().all()
+        assert codes == ["A1", "A9"]
+    finally:
+        await database.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from infra import audit
-from infra.audit import AuditChainHead, AuditEntry, GENESIS_HASH, verify_chain
+from infra.audit import GENESIS_HASH, AuditChainHead, AuditEntry, verify_chain
 from infra.db import Database
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
@@ -48,7 +49,7 @@ async def test_chain_links_and_verifies(any_db: Database, factory: TenantFactory
             entries = list(entries)
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     assert entries[0].prev_hash == GENESIS_HASH
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.hash
     report = await _verify(any_db, tenant)
     assert report.ok and report.entries_checked == len(entries)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -80,6 +81,7 @@ _MSGSPEC_RULES: list[tuple[re.Pattern[str], str, str]] = [
         N_("The format is not valid."),
     ),
     (re.compile(r"Invalid enum value"), "enum", N_("Not one of the allowed values.")),
+    (re.compile(r"Number out of range"), "range", N_("The value is not valid.")),
     (re.compile(r"Invalid UUID"), "uuid", N_("Must be a UUID.")),
     (re.compile(r"Invalid RFC3339"), "datetime", N_("Must be an RFC 3339 date-time.")),
     (
@@ -103,7 +105,9 @@ def _msgspec_problem(message: str, key: str | None) -> FieldProblem:
         return FieldProblem("body", "required", N_("This field is required."))
     path_match = re.search(r" - at `\$(?P<path>[^`]*)`", message)
     field_name = "" if key in (None, _BODY_PARAMETER) else key
-    if path_match:
+    # Litestar decodes JSON untyped before converting it, so for errors found while decoding
+    # msgspec can only write `$[...]`; that names no field and must not be shown as one.
+    if path_match and "[...]" not in path_match.group("path"):
         field_name = path_match.group("path").lstrip(".")
     for pattern, rule, text in _MSGSPEC_RULES:
         match = pattern.search(message)
@@ -212,6 +216,29 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return error_response(request, exc.status_code, _(detail), headers=dict(exc.headers or {}))
 
 
+_REQUEST_MODULE_PARTS = ("litestar", "connection", "request.py")
+
+
+def _raised_reading_the_request(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if Path(traceback.tb_frame.f_code.co_filename).parts[-3:] == _REQUEST_MODULE_PARTS:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def handle_undecodable_text(
+    request: Request[Any, Any, Any], exc: UnicodeDecodeError
+) -> Response[Any]:
+    """msgspec raises UnicodeDecodeError, which Litestar does not turn into a 400, for invalid
+    UTF-8 inside a JSON string. Only a body the client sent is its fault; anything else is ours."""
+    if not _raised_reading_the_request(exc):
+        return handle_unexpected(request, exc)
+    problem = FieldProblem("body", "json", N_("The request body is not valid JSON."))
+    return error_response(request, 400, _("The request is not valid."), [problem])
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
@@ -228,5 +255,6 @@ EXCEPTION_HANDLERS = {
     DomainError: handle_domain_error,
     ValidationException: handle_validation_error,
     HTTPException: handle_http_exception,
+    UnicodeDecodeError: handle_undecodable_text,
     Exception: handle_unexpected,
 }

@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import uuid
+from datetime import timedelta
 
-from infra.db import Database
+from sqlalchemy import func, select
+
+from infra.audit import AuditEntry
+from infra.db import Base, Database
 from infra.tenancy import tenant_scope
 from tenants import services
 from tenants.models import Role, TenantStatus
@@ -69,3 +73,39 @@ class TenantFactory:
                     seeded_users.append(SeededUser(user.id, user.email, password, role, plant_code))
             await session.commit()
         return SeededTenant(tenant.id, slug, plant_ids, seeded_users)
+
+
+async def issue_token(database: Database, tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    """A bearer token made through the service, skipping the password check: tests that are not
+    about signing in should not pay for an Argon2 verification each."""
+    async with database.session() as session:
+        with tenant_scope(tenant_id):
+            user = await services.get_user(session, user_id)
+            token, _record = await services.issue_api_token(
+                session, user, name="test", ttl=timedelta(hours=1)
+            )
+            await session.commit()
+    return token
+
+
+async def count_rows(
+    database: Database, tenant_id: uuid.UUID, *models: type[Base]
+) -> dict[str, int]:
+    async with database.session() as session:
+        with tenant_scope(tenant_id):
+            return {
+                model.__tablename__: (
+                    await session.execute(select(func.count()).select_from(model))
+                ).scalar_one()
+                for model in models
+            }
+
+
+async def audit_actions(database: Database, tenant_id: uuid.UUID, prefix: str = "") -> list[str]:
+    """The tenant's ledger actions in chain order, optionally only those starting with prefix."""
+    async with database.session() as session:
+        with tenant_scope(tenant_id):
+            query = select(AuditEntry.action).order_by(AuditEntry.seq)
+            if prefix:
+                query = query.where(AuditEntry.action.startswith(prefix))
+            return list((await session.execute(query)).scalars())

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infra.errors import InvalidInput
 from portal.guards import ensure_plant_in_scope, requires_roles, signed_in
 from portal.params import parse_id
 from tenants import services
@@ -131,12 +132,18 @@ class UserController(Controller):
             locale=data.locale,
             actor_id=actor,
         )
-        for grant in data.grants:
-            await services.grant_role(
-                db_session,
-                user_id=user.id,
-                role=grant.role,
-                plant_id=grant.plant_id,
-                actor_id=actor,
-            )
+        for index, grant in enumerate(data.grants):
+            try:
+                await services.grant_role(
+                    db_session,
+                    user_id=user.id,
+                    role=grant.role,
+                    plant_id=grant.plant_id,
+                    actor_id=actor,
+                )
+            except InvalidInput as exc:
+                # The service knows one grant; the client sent a list and must learn which.
+                for problem in exc.problems:
+                    problem.field = f"grants[{index}].{problem.field}"
+                raise
         return await user_read(db_session, user)

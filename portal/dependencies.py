@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.settings import Settings
+
+DbSession = NamedDependency[AsyncSession]
+AppSettings = NamedDependency[Settings]
 
 
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:

@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, delete, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import AuthenticationFailed
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
+from portal.dependencies import AppSettings, DbSession
 from portal.guards import signed_in
 from tenants import services
 from tenants.access import Principal
@@ -41,7 +42,7 @@ class AuthController(Controller):
         status_code=200,
     )
     async def issue_token(
-        self, data: TokenRequest, db_session: AsyncSession, settings: Settings
+        self, data: JSONBody[TokenRequest], db_session: DbSession, settings: AppSettings
     ) -> TokenResponse:
         tenant = await services.tenant_for_sign_in(db_session, data.tenant, data.password)
         with tenant_scope(tenant.id):
@@ -74,7 +75,7 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def revoke_token(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession
+        self, request: Request[Principal, Any, Any], db_session: DbSession
     ) -> None:
         principal = request.user
         if principal.via_token_id is not None:

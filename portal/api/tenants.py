@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import InvalidInput
+from portal.dependencies import DbSession
 from portal.guards import ensure_plant_in_scope, requires_roles, signed_in
 from portal.params import parse_id
 from tenants import services
@@ -48,7 +49,7 @@ class MeController(Controller):
     tags = ["auth"]  # noqa: RUF012
 
     @get("/", summary="The signed-in user, their tenant and roles", guards=[signed_in])
-    async def me(self, request: Request[Principal, Any, Any], db_session: AsyncSession) -> MeRead:
+    async def me(self, request: Request[Principal, Any, Any], db_session: DbSession) -> MeRead:
         principal = request.user
         user = await services.get_user(db_session, principal.user_id)
         return MeRead(
@@ -66,14 +67,14 @@ class PlantController(Controller):
 
     @get("/", summary="Plants the caller may see")
     async def list_plants(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession
+        self, request: Request[Principal, Any, Any], db_session: DbSession
     ) -> list[PlantRead]:
         plants = await services.list_plants(db_session, visible_plant_ids(request.user))
         return [plant_read(plant) for plant in plants]
 
     @get("/{plant_id:str}", summary="One plant", description="Another tenant's id answers 404.")
     async def get_plant(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, plant_id: IdParam
+        self, request: Request[Principal, Any, Any], db_session: DbSession, plant_id: IdParam
     ) -> PlantRead:
         parsed = parse_id(plant_id, "plant_id")
         ensure_plant_in_scope(request.user, parsed)
@@ -86,7 +87,10 @@ class PlantController(Controller):
         guards=[requires_roles(Role.TENANT_ADMIN)],
     )
     async def create_plant(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, data: PlantCreate
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        data: JSONBody[PlantCreate],
     ) -> PlantRead:
         plant = await services.add_plant(
             db_session,
@@ -106,11 +110,11 @@ class UserController(Controller):
     guards = [requires_roles(Role.TENANT_ADMIN)]  # noqa: RUF012
 
     @get("/", summary="Users of the tenant")
-    async def list_users(self, db_session: AsyncSession) -> list[UserRead]:
+    async def list_users(self, db_session: DbSession) -> list[UserRead]:
         return [await user_read(db_session, user) for user in await services.list_users(db_session)]
 
     @get("/{user_id:str}", summary="One user", description="Another tenant's id answers 404.")
-    async def get_user(self, db_session: AsyncSession, user_id: IdParam) -> UserRead:
+    async def get_user(self, db_session: DbSession, user_id: IdParam) -> UserRead:
         user = await services.get_user(db_session, parse_id(user_id, "user_id"))
         return await user_read(db_session, user)
 
@@ -120,7 +124,10 @@ class UserController(Controller):
         description="The password needs at least 10 characters; roles may be limited to a plant.",
     )
     async def create_user(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, data: UserCreate
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        data: JSONBody[UserCreate],
     ) -> UserRead:
         actor = request.user.user_id
         user = await services.create_user(

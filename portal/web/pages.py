@@ -9,17 +9,16 @@ from zoneinfo import ZoneInfo
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.db import utcnow
 from infra.errors import AuthenticationFailed
 from infra.i18n import SUPPORTED_LOCALES
 from infra.i18n import gettext as _
-from infra.settings import Settings
 from infra.tenancy import tenant_scope
 from portal.api.auth import login_policy
+from portal.dependencies import AppSettings, DbSession
 from portal.guards import signed_in
 from portal.identity import LANGUAGE_COOKIE, SESSION_TENANT_KEY, SESSION_USER_KEY
 from portal.sessions import rotate_session_id
@@ -47,7 +46,7 @@ def _request_tenant(request: Request[Any, Any, Any]) -> Tenant | None:
 
 
 def _login_page(
-    tenant_slug: str, email: str = "", error: str | None = None, status_code: int = 200
+    tenant_slug: FromPath[str], email: str = "", error: str | None = None, status_code: int = 200
 ) -> Template:
     return Template(
         template_name="login.html",
@@ -67,11 +66,13 @@ class PageController(Controller):
         return Redirect(path=f"/t/{principal.tenant_slug}/")
 
     @get("/login")
-    async def login_form(self, tenant: str | None = None) -> Template:
+    async def login_form(self, tenant: FromQuery[str | None] = None) -> Template:
         return _login_page(tenant or "")
 
     @get("/t/{slug:str}/login")
-    async def tenant_login_form(self, request: Request[Any, Any, Any], slug: str) -> Template:
+    async def tenant_login_form(
+        self, request: Request[Any, Any, Any], slug: FromPath[str]
+    ) -> Template:
         tenant = _request_tenant(request)
         if tenant is None or tenant.slug != slug:
             raise NotFoundException()
@@ -82,8 +83,8 @@ class PageController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: FormData,
-        db_session: AsyncSession,
-        settings: Settings,
+        db_session: DbSession,
+        settings: AppSettings,
     ) -> Template | Redirect:
         slug, email, password = (
             _field(data, "tenant"),
@@ -117,7 +118,9 @@ class PageController(Controller):
         return Redirect(path=f"/t/{tenant.slug}/login" if tenant else "/login")
 
     @get("/lang/{locale:str}")
-    async def switch_language(self, locale: str, next: str | None = None) -> Redirect:
+    async def switch_language(
+        self, locale: FromPath[str], next: FromQuery[str | None] = None
+    ) -> Redirect:
         if locale not in SUPPORTED_LOCALES:
             raise NotFoundException()
         response = Redirect(path=_safe_next(next, "/"))
@@ -132,7 +135,7 @@ class PageController(Controller):
 
     @get("/t/{slug:str}/", guards=[signed_in])
     async def dashboard(
-        self, request: Request[Principal, Any, Any], slug: str, db_session: AsyncSession
+        self, request: Request[Principal, Any, Any], slug: FromPath[str], db_session: DbSession
     ) -> Template:
         principal = request.user
         if principal.tenant_slug != slug:

@@ -53,4 +53,4 @@ format: $(SYNCED)
 i18n: $(SYNCED)
 	$(BIN)/pybabel -q extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
 		--no-wrap --project contractor-portal -o infra/translations/messages.pot .
-	$(BIN)/pybabel -q update --no-wrap -i infra/translations/messages.pot -d infra/translations
+	$(BIN)/pybabel -q update --no-wrap --no-fuzzy-matching -i infra/translations/messages.pot -d infra/translations

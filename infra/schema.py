@@ -9,7 +9,13 @@ from sqlalchemy import MetaData
 from infra.db import Base
 
 # Modules that define tables. Named as strings because infra sits below the packages it lists.
-MODEL_MODULES = ("infra.audit", "tenants.models")
+MODEL_MODULES = (
+    "infra.audit",
+    "infra.uploads",
+    "infra.tasks",
+    "infra.outbox",
+    "tenants.models",
+)
 
 
 def load_models() -> MetaData:

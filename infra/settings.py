@@ -29,6 +29,16 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{_PREFIX}{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{_PREFIX}{name} must be a number, got {raw!r}") from exc
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(_PREFIX + name)
     if raw is None or raw == "":
@@ -46,13 +56,33 @@ class Settings:
     base_url: str
     base_domain: str
     storage_dir: Path
+    s3_bucket: str
+    s3_endpoint_url: str
+    s3_region: str
+    s3_access_key_id: str
+    s3_secret_access_key: str
     redis_url: str
+    celery_broker_url: str
+    celery_result_backend: str
+    celery_key_prefix: str
+    celery_visibility_timeout: int
+    outbox_relay_seconds: float
+    outbox_max_attempts: int
+    outbox_backoff_seconds: float
+    outbox_redispatch_seconds: float
     default_locale: str
     session_max_age_seconds: int
     api_token_ttl_seconds: int
     login_max_failures: int
     login_lockout_seconds: int
     login_rate_per_minute: int
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_starttls: bool
+    smtp_from: str
+    sms_provider: str
     debug: bool
 
     @property
@@ -84,19 +114,49 @@ class Settings:
             base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             base_domain=_env("BASE_DOMAIN", ""),
             storage_dir=Path(_env("STORAGE_DIR", str(var_dir / "storage"))).resolve(),
+            s3_bucket=_env("S3_BUCKET", ""),
+            s3_endpoint_url=_env("S3_ENDPOINT_URL", ""),
+            s3_region=_env("S3_REGION", "us-east-1"),
+            s3_access_key_id=_env("S3_ACCESS_KEY_ID", ""),
+            s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
             redis_url=_env("REDIS_URL", ""),
+            celery_broker_url=_env("CELERY_BROKER_URL", ""),
+            celery_result_backend=_env("CELERY_RESULT_BACKEND", ""),
+            celery_key_prefix=_env("CELERY_KEY_PREFIX", ""),
+            celery_visibility_timeout=_env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+            outbox_relay_seconds=_env_float("OUTBOX_RELAY_SECONDS", 5.0),
+            outbox_max_attempts=_env_int("OUTBOX_MAX_ATTEMPTS", 8),
+            outbox_backoff_seconds=_env_float("OUTBOX_BACKOFF_SECONDS", 30.0),
+            outbox_redispatch_seconds=_env_float("OUTBOX_REDISPATCH_SECONDS", 300.0),
             default_locale=_env("DEFAULT_LOCALE", "zh_CN"),
             session_max_age_seconds=_env_int("SESSION_MAX_AGE_SECONDS", 8 * 3600),
             api_token_ttl_seconds=_env_int("API_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
             login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
             login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
             login_rate_per_minute=_env_int("LOGIN_RATE_PER_MINUTE", 30),
+            smtp_host=_env("SMTP_HOST", ""),
+            smtp_port=_env_int("SMTP_PORT", 587),
+            smtp_username=_env("SMTP_USERNAME", ""),
+            smtp_password=_env("SMTP_PASSWORD", ""),
+            smtp_starttls=_env_bool("SMTP_STARTTLS", True),
+            smtp_from=_env("SMTP_FROM", "承包商协同管理平台 <no-reply@localhost>"),
+            sms_provider=_env("SMS_PROVIDER", "log"),
             debug=_env_bool("DEBUG", False),
         )
 
     def describe(self) -> dict[str, str]:
         """Non-secret settings, for logs and diagnostics."""
-        hidden = {"secret_key", "database_url", "migration_database_url", "redis_url"}
+        hidden = {
+            "secret_key",
+            "database_url",
+            "migration_database_url",
+            "redis_url",
+            "celery_broker_url",
+            "celery_result_backend",
+            "s3_access_key_id",
+            "s3_secret_access_key",
+            "smtp_password",
+        }
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in hidden}
 
 

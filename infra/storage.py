@@ -6,10 +6,19 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
-from infra.security import TokenSigner
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from infra.security import InvalidSignedToken, TokenSigner
+from infra.settings import Settings
+
+# S3 refuses presigned URLs valid for longer than a week; the local backend keeps the same bound.
+MAX_DOWNLOAD_SECONDS = 7 * 24 * 3600
 
 
 class ObjectNotFound(KeyError):
@@ -37,11 +46,31 @@ def tenant_key(tenant_id: uuid.UUID, *parts: str) -> str:
     return "/".join(("tenants", str(tenant_id), *parts))
 
 
+def _check_expiry(expires_seconds: int) -> None:
+    if not 0 < expires_seconds <= MAX_DOWNLOAD_SECONDS:
+        raise ValueError(f"download links last 1 to {MAX_DOWNLOAD_SECONDS} s: {expires_seconds}")
+
+
 def _check_key(key: str) -> PurePosixPath:
-    path = PurePosixPath(key)
-    if path.is_absolute() or any(part in {"", ".", ".."} for part in path.parts) or not key:
+    # Checked on the raw text: PurePosixPath would quietly fold "a//b" and "a/./b" into "a/b",
+    # one file locally but three different objects on S3.
+    parts = key.split("/")
+    if any(part in {"", ".", ".."} or "\\" in part or "\x00" in part for part in parts):
         raise ValueError(f"not a safe object key: {key!r}")
-    return path
+    return PurePosixPath(key)
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temporary file renamed into place, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 class LocalStorage:
@@ -58,16 +87,7 @@ class LocalStorage:
         return self.root.joinpath(*_check_key(key).parts)
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self._path(key), lambda handle: handle.write(data))
 
     def get(self, key: str) -> bytes:
         try:
@@ -82,7 +102,120 @@ class LocalStorage:
         self._path(key).unlink(missing_ok=True)
 
     def download_url(self, key: str, *, expires_seconds: int = 300) -> str:
+        _check_expiry(expires_seconds)
         token = self._signer.sign(
             {"key": key, "ttl": expires_seconds}, purpose=self.DOWNLOAD_PURPOSE
         )
         return f"{self._base_url}/files/{token}"
+
+    def path_for_download(self, token: str) -> Path:
+        """The file a :meth:`download_url` token names.
+
+        Raises :class:`InvalidSignedToken` for a forged, altered or expired token and
+        :class:`ObjectNotFound` when the object is gone.
+        """
+        payload = self._signer.unsign(
+            token, purpose=self.DOWNLOAD_PURPOSE, max_age_seconds=MAX_DOWNLOAD_SECONDS
+        )
+        key, ttl = _download_claims(payload)
+        # The link's own lifetime is only known once the signature has proved the payload ours.
+        self._signer.unsign(token, purpose=self.DOWNLOAD_PURPOSE, max_age_seconds=ttl)
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        return path
+
+
+def _download_claims(payload: Any) -> tuple[str, int]:
+    key = payload.get("key") if isinstance(payload, dict) else None
+    ttl = payload.get("ttl") if isinstance(payload, dict) else None
+    if not isinstance(key, str) or type(ttl) is not int or ttl <= 0:
+        raise InvalidSignedToken("bad_payload")
+    try:
+        _check_key(key)
+    except ValueError as exc:
+        raise InvalidSignedToken("bad_payload") from exc
+    return key, ttl
+
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in _MISSING_CODES
+
+
+class S3Storage:
+    """A bucket on S3 or any S3-compatible store. Every object is written with server-side
+    encryption requested; reads for browsers go through presigned GET links."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Storage:
+        endpoint = settings.s3_endpoint_url or None
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=settings.s3_region or None,
+            # Empty keys leave boto3 to its own chain (environment, instance role).
+            aws_access_key_id=settings.s3_access_key_id or None,
+            aws_secret_access_key=settings.s3_secret_access_key or None,
+            config=Config(
+                signature_version="s3v4",
+                # Self-hosted stores rarely have wildcard DNS for virtual-hosted buckets.
+                s3={"addressing_style": "path" if endpoint else "auto"},
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
+        return cls(client, settings.s3_bucket)
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self._client.put_object(
+            Bucket=self.bucket,
+            Key=str(_check_key(key)),
+            Body=data,
+            ContentType=content_type,
+            ServerSideEncryption="AES256",
+        )
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=str(_check_key(key)))
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectNotFound(key) from exc
+            raise
+        with response["Body"] as body:
+            return body.read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=str(_check_key(key)))
+        except ClientError as exc:
+            if _is_missing(exc):
+                return False
+            raise
+        return True
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=str(_check_key(key)))
+
+    def download_url(self, key: str, *, expires_seconds: int = 300) -> str:
+        _check_expiry(expires_seconds)
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": str(_check_key(key))},
+            ExpiresIn=expires_seconds,
+        )
+
+
+def storage_from_settings(settings: Settings) -> ObjectStorage:
+    """S3 when a bucket is configured, else the local directory (the embedded default)."""
+    if settings.s3_bucket:
+        return S3Storage.from_settings(settings)
+    return LocalStorage(settings.storage_dir, TokenSigner(settings.secret_key), settings.base_url)

@@ -1,4 +1,4 @@
-"""The ``portal`` command: demo, serve, migrate, audit verify."""
+"""The ``portal`` command: demo, serve, worker, migrate, audit verify."""
 
 from __future__ import annotations
 
@@ -28,8 +28,13 @@ def migrate() -> None:
 def _serve(host: str, port: int) -> None:
     import uvicorn
 
+    from infra.tasks import start_embedded_worker
     from portal.app import create_app
 
+    # Without a broker, tasks travel in this process's memory, so this process must run them.
+    embedded = start_embedded_worker(get_settings())
+    if embedded is not None:
+        click.echo("no PORTAL_CELERY_BROKER_URL: running tasks in this process")
     uvicorn.run(create_app(), host=host, port=port, proxy_headers=True, log_level="info")
 
 
@@ -60,6 +65,29 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         click.echo(f"  {login.role:<18} {login.email:<34} {login.password}")
     if not no_serve:
         _serve(host, port)
+
+
+@main.command()
+@click.option("--beat", is_flag=True, help="Also send the periodic jobs (run exactly one).")
+@click.option("--concurrency", default=None, type=int, help="Worker processes (default: CPUs).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(beat: bool, concurrency: int | None, loglevel: str) -> None:
+    """Run a Celery worker against PORTAL_CELERY_BROKER_URL."""
+    from infra.tasks import app
+
+    if not get_settings().celery_broker_url:
+        click.echo(
+            "PORTAL_CELERY_BROKER_URL is not set: `portal serve` and `portal demo` run tasks "
+            "in their own process",
+            err=True,
+        )
+        sys.exit(2)
+    argv = ["worker", f"--loglevel={loglevel}"]
+    if beat:
+        argv.append("--beat")
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    app.worker_main(argv)
 
 
 @main.group()

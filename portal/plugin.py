@@ -10,11 +10,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar.config.app import AppConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.file import FileStore
@@ -25,13 +25,17 @@ from litestar.template.config import TemplateConfig
 from infra.db import Database
 from infra.i18n import N_, current_locale, gettext, ngettext
 from infra.settings import Settings
+from infra.storage import storage_from_settings
 from portal import health
+from portal.api.admin import OutboxAdminController
 from portal.api.auth import AuthController
 from portal.api.tenants import MeController, PlantController, UserController
+from portal.api.uploads import UploadController
 from portal.dependencies import DEPENDENCIES
 from portal.errors import EXCEPTION_HANDLERS
 from portal.identity import API_PREFIX, IdentityMiddleware
 from portal.sessions import RotatingSessionConfig
+from portal.web.files import download_file
 from portal.web.pages import PageController
 
 PACKAGE_DIR = Path(__file__).parent
@@ -89,7 +93,13 @@ class PortalPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         settings = self.settings
         database = Database.from_settings(settings)
-        app_config.state.update({"settings": settings, "database": database})
+        app_config.state.update(
+            {
+                "settings": settings,
+                "database": database,
+                "storage": storage_from_settings(settings),
+            }
+        )
         app_config.debug = settings.debug
         app_config.stores = _stores(settings)
 
@@ -99,7 +109,7 @@ class PortalPlugin(InitPluginProtocol):
             samesite="lax",
             httponly=True,
             key="portal_session",
-            exclude=[API_PREFIX, "/static", "/healthz", "/readyz", "/schema"],
+            exclude=[API_PREFIX, "/static", "/files", "/healthz", "/readyz", "/schema"],
         )
         rate_limit = RateLimitConfig(
             rate_limit=("minute", settings.login_rate_per_minute),
@@ -140,7 +150,10 @@ class PortalPlugin(InitPluginProtocol):
                 MeController,
                 PlantController,
                 UserController,
+                OutboxAdminController,
+                UploadController,
                 PageController,
+                download_file,
                 create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),
             ]
         )

@@ -6,10 +6,11 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infra.db import Entity
+from infra.notify.webhook import WebhookFormat
 from infra.tenancy import TenantOwned, tenant_foreign_key
 
 
@@ -126,3 +127,45 @@ class ApiToken(TenantOwned):
     expires_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class NotificationPreference(TenantOwned):
+    """Which channels a user wants for one kind of notification, or for every kind (``*``).
+
+    A row for the kind wins over the ``*`` row; with neither, e-mail and SMS are on and the
+    group robots are not (the defaults in ``tenants.notifications``).
+    """
+
+    __tablename__ = "notification_preferences"
+    __table_args__ = (
+        tenant_foreign_key(("user_id",), "users", ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "user_id", "kind"),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(40))
+    email: Mapped[bool] = mapped_column(default=True)
+    sms: Mapped[bool] = mapped_column(default=True)
+    webhook: Mapped[bool] = mapped_column(default=False)
+
+
+class NotificationWebhook(TenantOwned):
+    """A tenant's outgoing webhook: a receiver of its own, or a DingTalk or WeCom group robot.
+
+    ``secret`` signs the requests; it is needed in clear to sign, so it is stored as is, and it
+    is never logged, audited or returned by the API. Robot URLs carry an access token too.
+    ``kinds`` empty means every kind.
+    """
+
+    __tablename__ = "notification_webhooks"
+    __table_args__ = (
+        CheckConstraint(_enum_check("format", WebhookFormat), name="format"),
+        UniqueConstraint("tenant_id", "name"),
+    )
+
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(1000))
+    format: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    kinds: Mapped[list[str]] = mapped_column(JSON, default=list)

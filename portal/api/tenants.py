@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import InvalidInput
 from portal.dependencies import DbSession
 from portal.guards import ensure_plant_in_scope, requires_roles, signed_in
-from portal.params import parse_id
+from portal.params import IdParam, parse_id
 from tenants import services
 from tenants.access import Principal, visible_plant_ids
 from tenants.models import Plant, Role, User
 from tenants.schemas import GrantRead, MeRead, PlantCreate, PlantRead, UserCreate, UserRead
-
-IdParam = Annotated[str, Parameter(description="An opaque id (UUID)", max_length=64)]
 
 
 def plant_read(plant: Plant) -> PlantRead:

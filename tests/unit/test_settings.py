@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,13 @@ def test_url_conversions_round_trip() -> None:
 
 def test_accessor_is_cached() -> None:
     assert get_settings() is get_settings()
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    undocumented = [
+        f"PORTAL_{field.name.upper()}"
+        for field in dataclasses.fields(Settings)
+        if f"`PORTAL_{field.name.upper()}`" not in readme
+    ]
+    assert undocumented == [], f"add these to the README's configuration table: {undocumented}"

@@ -1,0 +1,97 @@
+"""Notifications: one interface, three channels (e-mail over SMTP, signed webhooks to generic
+receivers or DingTalk/WeCom group robots, SMS through a provider), Chinese and English templates.
+
+Domain code does not send anything itself: it queues a :class:`Notification` in the outbox in
+the same transaction as the change (``tenants.notifications.queue_notification``), and the
+outbox handlers there resolve the recipient's preferences and deliver, one channel at a time.
+
+Contexts, by kind (times are timezone-aware ``datetime`` or ISO 8601 text and are shown on the
+clock named by ``timezone``; labels are display text in the recipient's language):
+
+``approval_requested`` (作业票待审批)
+    ``permit_number``, ``work_type`` (e.g. 动火作业), ``plant_name``, ``applicant`` (the
+    contractor), ``step`` (the approval step's name); optional ``zone_name``, ``due_at``.
+``alert_raised`` (报警)
+    ``alert`` (what happened, e.g. 人员离开作业区域), ``plant_name``, ``raised_at``; optional
+    ``zone_name``, ``permit_number``, ``person``.
+``certificate_expiring`` (证书即将到期)
+    ``worker_name``, ``contractor_name``, ``certificate`` (kind), ``certificate_number``,
+    ``expires_on`` (date), ``days_left`` (0 on the day, negative once expired).
+``admission_decided`` (准入审核结果)
+    ``contractor_name``, ``decision`` (``approved``, ``rejected`` or ``changes_requested``);
+    optional ``reason``.
+
+Every kind also takes optional ``recipient_name`` (filled from the user when the recipient is
+one), ``url`` (an absolute link to the record) and ``timezone`` (IANA, default Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from infra.notify.email import EmailChannel, SmtpConfig
+from infra.notify.message import (
+    Channel,
+    ChannelName,
+    DeliveryFailed,
+    Notification,
+    NotificationKind,
+    Rendered,
+)
+from infra.notify.render import render_notification
+from infra.notify.sms import (
+    LoggingSmsProvider,
+    SmsChannel,
+    SmsMessage,
+    SmsProvider,
+    sms_provider_from_settings,
+)
+from infra.notify.webhook import WebhookChannel, WebhookEndpoint, WebhookFormat
+from infra.settings import Settings
+
+__all__ = [
+    "Channel",
+    "ChannelName",
+    "Channels",
+    "DeliveryFailed",
+    "EmailChannel",
+    "LoggingSmsProvider",
+    "Notification",
+    "NotificationKind",
+    "Rendered",
+    "SmsChannel",
+    "SmsMessage",
+    "SmsProvider",
+    "SmtpConfig",
+    "WebhookChannel",
+    "WebhookEndpoint",
+    "WebhookFormat",
+    "channels_for",
+    "render_notification",
+]
+
+
+@dataclass(frozen=True)
+class Channels:
+    """The adapters a worker delivers with; ``email`` is ``None`` when no SMTP host is set."""
+
+    email: EmailChannel | None
+    sms: SmsChannel
+    webhook: WebhookChannel
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Channels:
+        smtp = SmtpConfig.from_settings(settings)
+        return cls(
+            email=EmailChannel(smtp) if smtp else None,
+            sms=SmsChannel(sms_provider_from_settings(settings)),
+            webhook=WebhookChannel(),
+        )
+
+
+@cache
+def channels_for(settings: Settings) -> Channels:
+    """One set per process and settings, so the logging SMS provider keeps its record across
+    deliveries."""
+    return Channels.from_settings(settings)

@@ -4,6 +4,9 @@ Whoever scans a permit or a training record opens ``{base_url}/v/{token}``; the 
 record and the printed version, signed so that nobody can point a printed QR code at another
 record. The page it opens (a portal route) shows the record's live status.
 
+The token also names the tenant, because the page is public: it must know whose records to read
+before anyone has signed in.
+
 The SVG is one ``<path>`` with one rectangle per horizontal run of dark modules. qrcode's own SVG
 factories draw a square (or a ``<rect>``) per module, and WeasyPrint parses SVG paths in Python:
 on a permit page that cost ~100 ms of the 0.3 s budget, the runs cost ~20 ms.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from dataclasses import dataclass
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
@@ -31,28 +35,39 @@ ERROR_CORRECTION = ERROR_CORRECT_M
 QUIET_ZONE = 4
 
 
-def verification_url(
-    settings: Settings, subject_type: str, subject_id: uuid.UUID, *, version: int
-) -> str:
-    if not subject_type:
+@dataclass(frozen=True)
+class VerificationRef:
+    """What a verification link names: a record of one tenant, at the version printed."""
+
+    tenant_id: uuid.UUID
+    subject_type: str
+    subject_id: uuid.UUID
+    version: int
+
+
+def verification_url(settings: Settings, ref: VerificationRef) -> str:
+    if not ref.subject_type:
         raise ValueError("subject_type must not be empty")
     token = TokenSigner(settings.secret_key).sign(
-        [subject_type, subject_id.hex, version], purpose=VERIFY_PURPOSE
+        [ref.tenant_id.hex, ref.subject_type, ref.subject_id.hex, ref.version],
+        purpose=VERIFY_PURPOSE,
     )
     return f"{settings.base_url}{VERIFICATION_PATH}{token}"
 
 
-def read_verification_token(settings: Settings, token: str) -> tuple[str, uuid.UUID, int]:
+def read_verification_token(settings: Settings, token: str) -> VerificationRef:
     payload = TokenSigner(settings.secret_key).unsign(
         token, purpose=VERIFY_PURPOSE, max_age_seconds=VERIFICATION_TOKEN_MAX_AGE_SECONDS
     )
     # A valid signature over an unexpected shape means the signing key signed something else.
     match payload:
-        case [str(subject_type), str(subject_hex), int(version)] if subject_type and not isinstance(
-            version, bool
+        case [str(tenant_hex), str(subject_type), str(subject_hex), int(version)] if (
+            subject_type and not isinstance(version, bool)
         ):
             try:
-                return subject_type, uuid.UUID(hex=subject_hex), version
+                return VerificationRef(
+                    uuid.UUID(hex=tenant_hex), subject_type, uuid.UUID(hex=subject_hex), version
+                )
             except ValueError as exc:
                 raise InvalidSignedToken("malformed") from exc
     raise InvalidSignedToken("malformed")

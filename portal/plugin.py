@@ -37,6 +37,7 @@ from portal.identity import API_PREFIX, IdentityMiddleware
 from portal.sessions import RotatingSessionConfig
 from portal.web.files import download_file
 from portal.web.pages import PageController
+from portal.web.verify import VerificationController
 
 PACKAGE_DIR = Path(__file__).parent
 SIGN_IN_PATHS = frozenset({"/login", "/api/v1/auth/token"})
@@ -153,6 +154,7 @@ class PortalPlugin(InitPluginProtocol):
                 OutboxAdminController,
                 UploadController,
                 PageController,
+                VerificationController,
                 download_file,
                 create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),
             ]

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader
 from weasyprint import HTML
 
 from infra.documents import BASE_STYLESHEET, PDF_TEMPLATES_DIR, render_pdf
-from infra.qr import qr_svg, svg_data_uri, verification_url
+from infra.qr import VerificationRef, qr_svg, svg_data_uri, verification_url
 from infra.settings import get_settings
 from tests.benchmarks.report import median_seconds, record
 
@@ -27,7 +27,7 @@ QR_TARGET_RATIO = 2.0
 
 def _verification_url() -> str:
     settings = dataclasses.replace(get_settings(), base_url="https://portal.example.com")
-    return verification_url(settings, "permit", uuid.uuid4(), version=1)
+    return verification_url(settings, VerificationRef(uuid.uuid4(), "permit", uuid.uuid4(), 1))
 
 
 def _permit_context() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from infra.qr import (
     ERROR_CORRECTION,
     QUIET_ZONE,
     VERIFY_PURPOSE,
+    VerificationRef,
     qr_svg,
     read_verification_token,
     svg_data_uri,
@@ -35,23 +36,27 @@ def _token(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
+def _ref(version: int = 1) -> VerificationRef:
+    return VerificationRef(uuid.uuid4(), "permit", uuid.uuid4(), version)
+
+
 def test_verification_url_round_trips(settings: Settings) -> None:
-    permit_id = uuid.uuid4()
-    url = verification_url(settings, "permit", permit_id, version=3)
+    ref = _ref(version=3)
+    url = verification_url(settings, ref)
     assert url.startswith("https://portal.example.com/v/")
-    assert read_verification_token(settings, _token(url)) == ("permit", permit_id, 3)
+    assert read_verification_token(settings, _token(url)) == ref
 
 
 def test_token_from_another_key_is_refused(settings: Settings) -> None:
     other = dataclasses.replace(settings, secret_key="another-installation")
-    url = verification_url(other, "permit", uuid.uuid4(), version=1)
+    url = verification_url(other, _ref())
     with pytest.raises(InvalidSignedToken):
         read_verification_token(settings, _token(url))
 
 
 def test_altered_token_is_refused(settings: Settings) -> None:
-    genuine = _token(verification_url(settings, "permit", uuid.uuid4(), version=1))
-    other = _token(verification_url(settings, "permit", uuid.uuid4(), version=1))
+    genuine = _token(verification_url(settings, _ref()))
+    other = _token(verification_url(settings, _ref()))
     # Another record's payload under this token's signature.
     spliced = other.split(".")[0] + "." + ".".join(genuine.split(".")[1:])
     with pytest.raises(InvalidSignedToken):
@@ -62,7 +67,7 @@ def test_altered_token_is_refused(settings: Settings) -> None:
 
 
 def test_token_signed_for_another_purpose_is_refused(settings: Settings) -> None:
-    payload = ["permit", uuid.uuid4().hex, 1]
+    payload = [uuid.uuid4().hex, "permit", uuid.uuid4().hex, 1]
     token = TokenSigner(settings.secret_key).sign(payload, purpose="storage-download")
     with pytest.raises(InvalidSignedToken):
         read_verification_token(settings, token)
@@ -72,10 +77,12 @@ def test_token_signed_for_another_purpose_is_refused(settings: Settings) -> None
     "payload",
     [
         {"permit": "x"},
-        ["permit", "not-a-uuid", 1],
-        ["permit", uuid.uuid4().hex, True],
-        ["", uuid.uuid4().hex, 1],
-        ["permit", uuid.uuid4().hex],
+        [uuid.uuid4().hex, "permit", "not-a-uuid", 1],
+        ["not-a-uuid", "permit", uuid.uuid4().hex, 1],
+        [uuid.uuid4().hex, "permit", uuid.uuid4().hex, True],
+        [uuid.uuid4().hex, "", uuid.uuid4().hex, 1],
+        [uuid.uuid4().hex, "permit", uuid.uuid4().hex],
+        ["permit", uuid.uuid4().hex, 1],
     ],
 )
 def test_signed_payload_of_another_shape_is_refused(settings: Settings, payload: object) -> None:
@@ -98,7 +105,7 @@ def _matrix_from_svg(svg: str) -> list[list[bool]]:
 
 
 def test_qr_svg_holds_qrcodes_matrix_for_the_url(settings: Settings) -> None:
-    url = verification_url(settings, "permit", uuid.uuid4(), version=2)
+    url = verification_url(settings, _ref(version=2))
     reference = qrcode.QRCode(error_correction=ERROR_CORRECTION, border=QUIET_ZONE)
     reference.add_data(url)
     reference.make(fit=True)

@@ -1,19 +1,21 @@
 """What every benchmark reports: its figure next to the baseline measured in the same run.
 
 :func:`record` prints one line per benchmark and merges the result into ``bench-results.json``
-at the repository root, keyed by name, so running some benchmarks keeps the others' figures.
+at the repository root: a list of ``{name, unit, ours, baseline, ratio, target, meets}`` in name
+order, where a new figure replaces the one of the same name, so running some benchmarks keeps
+the others' figures.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from infra.storage import write_atomically
 
 RESULTS_FILE = Path(__file__).resolve().parents[2] / "bench-results.json"
 
@@ -47,11 +49,10 @@ def record(
         f"\n[bench] {name}: ours {ours:.4g} {unit} | baseline {baseline:.4g} {unit} "
         f"(same run) | ratio {ratio:.3f} | target {target}: {'met' if meets else 'MISSED'}"
     )
-    results = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
-    results[name] = result
-    fd, temporary = tempfile.mkstemp(dir=RESULTS_FILE.parent, prefix=".bench-results-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(results, handle, indent=2, sort_keys=True, ensure_ascii=False)
-        handle.write("\n")
-    os.replace(temporary, RESULTS_FILE)
+    previous = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else []
+    by_name = {item["name"]: item for item in previous if isinstance(item, dict)}
+    by_name[name] = result
+    listing = [by_name[key] for key in sorted(by_name)]
+    text = json.dumps(listing, indent=2, ensure_ascii=False) + "\n"
+    write_atomically(RESULTS_FILE, lambda handle: handle.write(text.encode()))
     return result

@@ -228,14 +228,16 @@ def _locked_message(session: Session, message_id: uuid.UUID) -> OutboxMessage | 
     ).scalar_one_or_none()
 
 
-def _record_failure(session: Session, message_id: uuid.UUID, attempt: int, error: str) -> None:
+def _record_failure(
+    session: Session, message_id: uuid.UUID, attempt: int, error: str, *, permanent: bool
+) -> None:
     message = _locked_message(session, message_id)
     if message is None or message.status != OutboxStatus.PENDING or message.attempts != attempt:
         return
     settings = worker_settings()
     message.attempts += 1
     message.last_error = error[:MAX_ERROR_LENGTH]
-    if message.attempts >= settings.outbox_max_attempts:
+    if permanent or message.attempts >= settings.outbox_max_attempts:
         message.status = OutboxStatus.FAILED.value
         logger.error(
             "outbox message %s (%s) failed for good after %d attempts: %s",
@@ -270,9 +272,13 @@ def deliver_outbox_message(session: Session, *, message_id: str, attempt: int) -
     except Exception as exc:
         logger.warning("outbox message %s (%s) failed", message_id, message.topic, exc_info=True)
         error = f"{type(exc).__name__}: {exc}"
+        # A handler says a failure will not heal by waiting (a 4xx from a webhook, an address
+        # that does not exist) by raising an exception with ``retryable = False``; retrying it
+        # for hours would only hide it from the tenant admin's failed list.
+        permanent = getattr(exc, "retryable", True) is False
         # The handler's writes go; the failed attempt is counted in a fresh transaction.
         session.rollback()
-        _record_failure(session, parsed_id, attempt, error)
+        _record_failure(session, parsed_id, attempt, error, permanent=permanent)
         return
     message.status = OutboxStatus.DELIVERED.value
     message.delivered_at = utcnow()

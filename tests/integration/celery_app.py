@@ -52,6 +52,15 @@ def _broken(_session: Session, message: OutboxMessage) -> None:
     raise RuntimeError(f"the receiver for {message.key} is down")
 
 
+class _Refused(Exception):
+    retryable = False
+
+
+def _refused(_session: Session, message: OutboxMessage) -> None:
+    raise _Refused(f"the receiver refused {message.key} for good")
+
+
 register_handler("tests.effect", _record_once)
+register_handler("tests.refused", _refused)
 register_handler("tests.flaky", _flaky)
 register_handler("tests.broken", _broken)

@@ -166,6 +166,15 @@ class TestDeliveryByAWorker:
         assert waited >= backoff_delay(1, base) + backoff_delay(2, base)
         assert effects(pg_db, tenant.id, "flaky") == 1
 
+    async def test_a_failure_that_will_not_heal_fails_at_once(
+        self, worker: Worker, pg_db: Database, factory: TenantFactory
+    ) -> None:
+        tenant = await factory.create(pg_db, plants=())
+        enqueue_committed(pg_db, tenant.id, topic="tests.refused", key="refused")
+        failed = wait_for_status(pg_db, tenant.id, "refused", OutboxStatus.FAILED, worker)
+        assert failed.attempts == 1
+        assert failed.last_error == "_Refused: the receiver refused refused for good"
+
     async def test_an_exhausted_message_is_failed_and_shown_to_its_tenants_admins_only(
         self,
         worker: Worker,

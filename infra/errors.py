@@ -48,3 +48,12 @@ class NotFound(DomainError):
 
 class AuthenticationFailed(DomainError):
     status_code = 401
+
+
+class PaymentRequired(DomainError):
+    """The tenant's plan does not cover this, or its subscription is not paid."""
+
+    status_code = 402
+
+    def __init__(self, message: str, field_name: str, rule: str, problem: str, **params: Any):
+        super().__init__(message, [FieldProblem(field_name, rule, problem, params)])

@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "infra.tasks",
     "infra.outbox",
     "tenants.models",
+    "onboarding.models",
 )
 
 

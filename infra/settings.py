@@ -53,6 +53,7 @@ class Settings:
     migration_database_url: str
     db_app_role: str
     secret_key: str
+    field_encryption_key: str
     base_url: str
     base_domain: str
     storage_dir: Path
@@ -83,6 +84,12 @@ class Settings:
     smtp_starttls: bool
     smtp_from: str
     sms_provider: str
+    stripe_secret_key: str
+    stripe_webhook_secret: str
+    stripe_api_base: str
+    billing_plans: str
+    billing_grace_days: int
+    trial_days: int
     debug: bool
 
     @property
@@ -111,6 +118,7 @@ class Settings:
             migration_database_url=_env("MIGRATION_DATABASE_URL", database_url),
             db_app_role=_env("DB_APP_ROLE", "portal_app"),
             secret_key=_env("SECRET_KEY", "") or _local_secret_key(var_dir),
+            field_encryption_key=_env("FIELD_ENCRYPTION_KEY", ""),
             base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             base_domain=_env("BASE_DOMAIN", ""),
             storage_dir=Path(_env("STORAGE_DIR", str(var_dir / "storage"))).resolve(),
@@ -141,6 +149,12 @@ class Settings:
             smtp_starttls=_env_bool("SMTP_STARTTLS", True),
             smtp_from=_env("SMTP_FROM", "承包商协同管理平台 <no-reply@localhost>"),
             sms_provider=_env("SMS_PROVIDER", "log"),
+            stripe_secret_key=_env("STRIPE_SECRET_KEY", ""),
+            stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET", ""),
+            stripe_api_base=_env("STRIPE_API_BASE", ""),
+            billing_plans=_env("BILLING_PLANS", "{}"),
+            billing_grace_days=_env_int("BILLING_GRACE_DAYS", 14),
+            trial_days=_env_int("TRIAL_DAYS", 30),
             debug=_env_bool("DEBUG", False),
         )
 
@@ -148,6 +162,7 @@ class Settings:
         """Non-secret settings, for logs and diagnostics."""
         hidden = {
             "secret_key",
+            "field_encryption_key",
             "database_url",
             "migration_database_url",
             "redis_url",
@@ -156,6 +171,8 @@ class Settings:
             "s3_access_key_id",
             "s3_secret_access_key",
             "smtp_password",
+            "stripe_secret_key",
+            "stripe_webhook_secret",
         }
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in hidden}
 

@@ -39,13 +39,18 @@ EMBEDDED_BROKER = "memory://"
 
 # Modules that define tasks or outbox handlers; every worker imports them at start. Named as
 # strings because infra sits below the packages it lists.
-TASK_MODULES = ("infra.outbox", "tenants.notifications")
+TASK_MODULES = ("infra.outbox", "tenants.notifications", "tenants.billing", "onboarding.tasks")
 
 
 def periodic_jobs(settings: Settings) -> dict[str, tuple[str, float]]:
     """Jobs beat sends on a schedule: name → (task name, seconds between runs). One line each."""
     return {
         "outbox-relay": ("outbox.relay", settings.outbox_relay_seconds),
+        # Hourly, so the day's expiries happen within an hour of midnight on the plant's clock;
+        # the watch is idempotent, and the day's later passes find nothing new to do.
+        "onboarding-expiry-watch": ("onboarding.expiry_fan_out", 3600.0),
+        # Requests apply the billing clock to their own tenant; this keeps idle tenants current.
+        "billing-clock": ("billing.apply_clock", 3600.0),
     }
 
 

@@ -1,4 +1,5 @@
-"""The demo tenant: a Chinese chemical group with three plants and a user for every host role.
+"""The demo tenant: a Chinese chemical group with three plants, a user for every host role, and
+contractor companies in every admission state with workers, certificates and scans.
 
 Seeding is idempotent: a second run finds everything in place and only repairs what is missing.
 Passwords are generated on first run and kept in ``var/demo-logins.json``.
@@ -6,17 +7,39 @@ Passwords are generated on first run and kept in ``var/demo-logins.json``.
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
+from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.db import Database
+from infra.field_encryption import field_cipher
 from infra.security import verify_password
 from infra.settings import Settings
+from infra.storage import ObjectStorage, storage_from_settings
 from infra.tenancy import tenant_scope
+from infra.uploads import DOCUMENT_KINDS, store_upload
+from onboarding import services as onboarding
+from onboarding.access import Viewer
+from onboarding.catalogue import CertificateKind, DocumentKind, WorkType
+from onboarding.clock import plant_today
+from onboarding.expiry import watch_expiry
+from onboarding.schemas import (
+    CertificateIn,
+    ContractorAdminIn,
+    ContractorRegistration,
+    DocumentIn,
+    ItemVerdict,
+    ReviewIn,
+    WorkerIn,
+)
+from onboarding.states import ContractorState
+from onboarding.validators import id_check_char, uscc_check_char
 from tenants import services
 from tenants.models import Plant, Role, TenantStatus
 
@@ -38,6 +61,247 @@ DEMO_USERS = (
     (Role.UNIT_SUPERVISOR, "陈刚", "chen.gang@donghai-chem.example", "13800000005", "NB01"),
     (Role.GUARDIAN, "赵磊", "zhao.lei@donghai-chem.example", "13800000006", "NB01"),
     (Role.EHS_OFFICER, "刘洋", "liu.yang@donghai-chem.example", "13800000007", "NJ01"),
+)
+
+
+# The reviewer who decides on the demo companies (李国强, EHS at the Ningbo plant).
+DEMO_REVIEWER = "li.guoqiang@donghai-chem.example"
+
+
+@dataclass(frozen=True)
+class DemoCertificate:
+    kind: CertificateKind
+    number: str
+    # Days from today; a negative expiry is a certificate that has already lapsed.
+    expires_in_days: int
+    issuing_authority: str = "宁波市应急管理局"
+
+
+@dataclass(frozen=True)
+class DemoWorker:
+    name: str
+    # Region code and date of birth; the sequence and check digit are computed.
+    region: str
+    birth: str
+    sequence: str
+    phone: str
+    trade: str
+    certificates: tuple[DemoCertificate, ...] = ()
+
+    @property
+    def id_number(self) -> str:
+        body = self.region + self.birth + self.sequence
+        return body + id_check_char(body)
+
+
+@dataclass(frozen=True)
+class DemoContractor:
+    name: str
+    # The first 17 characters of the 统一社会信用代码; the check character is computed.
+    uscc_body: str
+    legal_representative: str
+    contact_name: str
+    contact_phone: str
+    address: str
+    work_types: tuple[WorkType, ...]
+    state: ContractorState
+    admin_name: str
+    admin_email: str
+    workers: tuple[DemoWorker, ...]
+    reason: str | None = None
+    # Only these admins get a password in var/demo-logins.json.
+    demo_login: bool = False
+
+    @property
+    def uscc(self) -> str:
+        return self.uscc_body + uscc_check_char(self.uscc_body)
+
+
+_C = DemoCertificate
+_W = DemoWorker
+_K = CertificateKind
+DEMO_CONTRACTORS = (
+    DemoContractor(
+        "宁波海安机电安装工程有限公司",
+        "91330206MA2GQ5X1N",
+        "陈海安",
+        "林晓东",
+        "13900000101",
+        "浙江省宁波市北仑区新碶街道明州路 88 号",
+        (WorkType.HOT_WORK, WorkType.HEIGHT, WorkType.LIFTING),
+        ContractorState.APPROVED,
+        "林晓东",
+        "lin.xiaodong@haian-mep.example",
+        (
+            _W(
+                "王大力",
+                "330206",
+                "19850312",
+                "031",
+                "13900000111",
+                "焊工",
+                (
+                    _C(_K.WELDING_CUTTING, "T330206198503120312", 400),
+                    _C(_K.HIGH_ALTITUDE_INSTALLATION, "T330206198503120313", 5),
+                ),
+            ),
+            _W(
+                "刘建华",
+                "330206",
+                "19900718",
+                "052",
+                "13900000112",
+                "起重工",
+                (
+                    _C(_K.CRANE_OPERATOR, "TS-NB-2023-0815", 3, "宁波市市场监督管理局"),
+                    _C(_K.CRANE_SIGNALLER, "TS-NB-2021-0311", -12, "宁波市市场监督管理局"),
+                ),
+            ),
+            _W(
+                "孙志强",
+                "330203",
+                "19780204",
+                "017",
+                "13900000113",
+                "电工",
+                (_C(_K.LOW_VOLTAGE_ELECTRICIAN, "T330203197802040171", 700),),
+            ),
+        ),
+        demo_login=True,
+    ),
+    DemoContractor(
+        "浙江甬诚防腐保温有限公司",
+        "91330211MA2H0T7Y3",
+        "郑国华",
+        "郑国华",
+        "13900000201",
+        "浙江省宁波市镇海区蛟川街道俞范东路 16 号",
+        (WorkType.HEIGHT, WorkType.CONFINED_SPACE),
+        ContractorState.DRAFT,
+        "郑国华",
+        "zheng.guohua@yongcheng-fb.example",
+        (
+            _W(
+                "何小军",
+                "330211",
+                "19921105",
+                "036",
+                "13900000211",
+                "保温工",
+                (_C(_K.SCAFFOLDING, "T330211199211050365", 500),),
+            ),
+        ),
+        demo_login=True,
+    ),
+    DemoContractor(
+        "江苏金陵石化检修有限公司",
+        "91320116MA1MX8K27",
+        "徐金陵",
+        "高峰",
+        "13900000301",
+        "江苏省南京市六合区葛塘街道化工园路 6 号",
+        (WorkType.CONFINED_SPACE, WorkType.BLIND_PLATE),
+        ContractorState.SUBMITTED,
+        "高峰",
+        "gao.feng@jinling-jx.example",
+        (
+            _W(
+                "马超",
+                "320116",
+                "19880620",
+                "011",
+                "13900000311",
+                "管工",
+                (_C(_K.CONFINED_SPACE, "T320116198806200110", 300),),
+            ),
+        ),
+    ),
+    DemoContractor(
+        "宁波北仑永安脚手架工程有限公司",
+        "91330206MA2AB3C48",
+        "周永安",
+        "周永安",
+        "13900000401",
+        "浙江省宁波市北仑区小港街道渡口路 21 号",
+        (WorkType.HEIGHT,),
+        ContractorState.CHANGES_REQUESTED,
+        "周永安",
+        "zhou.yongan@yongan-jsj.example",
+        (
+            _W(
+                "吴刚",
+                "330206",
+                "19830909",
+                "075",
+                "13900000411",
+                "架子工",
+                (_C(_K.SCAFFOLDING, "T330206198309090751", 250),),
+            ),
+        ),
+        reason="高处作业证照片模糊，请重新上传清晰照片",
+    ),
+    DemoContractor(
+        "舟山宏达劳务派遣有限公司",
+        "91330900MA28D9E1K",
+        "黄宏达",
+        "黄宏达",
+        "13900000501",
+        "浙江省舟山市定海区临城街道海天大道 300 号",
+        (WorkType.EXCAVATION,),
+        ContractorState.REJECTED,
+        "黄宏达",
+        "huang.hongda@hongda-lw.example",
+        (_W("钱多多", "330902", "19951201", "044", "13900000511", "普工"),),
+        reason="经营范围不含化工装置检修，不符合准入条件",
+    ),
+    DemoContractor(
+        "宁波东港电气安装有限公司",
+        "91330206MA2CD5F62",
+        "袁东港",
+        "冯丽",
+        "13900000601",
+        "浙江省宁波市北仑区大碶街道松花江路 9 号",
+        (WorkType.TEMP_POWER,),
+        ContractorState.SUSPENDED,
+        "冯丽",
+        "feng.li@donggang-dq.example",
+        (
+            _W(
+                "蒋涛",
+                "330206",
+                "19870415",
+                "093",
+                "13900000611",
+                "电工",
+                (_C(_K.HIGH_VOLTAGE_ELECTRICIAN, "T330206198704150932", 60),),
+            ),
+        ),
+        reason="安全生产许可证换证期间暂停准入",
+    ),
+    DemoContractor(
+        "上海申达吊装运输有限公司",
+        "91310115MA1K4G7H5",
+        "沈达",
+        "沈达",
+        "13900000701",
+        "上海市浦东新区高桥镇港城路 1200 号",
+        (WorkType.LIFTING,),
+        ContractorState.BLACKLISTED,
+        "沈达",
+        "shen.da@shenda-dz.example",
+        (
+            _W(
+                "韩冰",
+                "310115",
+                "19910623",
+                "058",
+                "13900000711",
+                "司索工",
+                (_C(_K.CRANE_SIGNALLER, "TS-SH-2022-1207", 200, "上海市市场监督管理局"),),
+            ),
+        ),
+        reason="提供伪造的特种作业操作证",
+    ),
 )
 
 
@@ -92,6 +356,238 @@ async def _ensure_users(
     return logins
 
 
+def _scan_png(title: str, number: str, colour: tuple[int, int, int]) -> bytes:
+    """A small stand-in for a photographed certificate; ASCII only, since Pillow's built-in font
+    has no Chinese glyphs."""
+    image = Image.new("RGB", (480, 320), (250, 248, 240))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((8, 8, 471, 311), outline=colour, width=6)
+    draw.rectangle((24, 24, 120, 150), fill=(215, 222, 230))
+    draw.text((140, 40), title, fill=colour)
+    draw.text((140, 80), f"No. {number}", fill=(30, 30, 30))
+    draw.ellipse((360, 200, 450, 290), outline=(200, 30, 30), width=4)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def _upload(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    kind: str,
+    content: bytes,
+    *,
+    filename: str,
+    owner: DemoContractor,
+    admin_id: object,
+) -> object:
+    record = await store_upload(
+        session,
+        storage,
+        DOCUMENT_KINDS[kind],
+        io.BytesIO(content),
+        filename=filename,
+        created_by=admin_id,  # type: ignore[arg-type]
+    )
+    return record.id
+
+
+_DOCUMENTS = (
+    # (kind, issuer, years valid or None for 长期, number prefix)
+    (DocumentKind.BUSINESS_LICENCE, "市场监督管理局", None, "YYZZ"),
+    (DocumentKind.SAFETY_PRODUCTION_LICENCE, "应急管理厅", 3, "AQSC"),
+    (DocumentKind.INSURANCE, "中国人民财产保险股份有限公司", 1, "PICC"),
+)
+
+
+async def _add_records(
+    session: AsyncSession,
+    settings: Settings,
+    storage: ObjectStorage,
+    demo: DemoContractor,
+    contractor_id: object,
+    admin: Viewer,
+    today: date,
+) -> list[object]:
+    """Documents, workers and certificates as the company's admin enters them; returns the
+    certificates that must look lapsed."""
+    for index, (kind, issuer, years, prefix) in enumerate(_DOCUMENTS):
+        number = f"{prefix}{demo.uscc[-8:]}"
+        scan = await _upload(
+            session,
+            storage,
+            "company_document",
+            _scan_png(kind.value.upper(), number, (11, 107, 203)),
+            filename=f"{kind.value}.png",
+            owner=demo,
+            admin_id=admin.user_id,
+        )
+        valid_from = today - timedelta(days=200 + 30 * index)
+        await onboarding.add_document(
+            session,
+            admin,
+            contractor_id,  # type: ignore[arg-type]
+            DocumentIn(
+                kind=kind,
+                number=number,
+                issuer=issuer,
+                valid_from=valid_from,
+                valid_until=None
+                if years is None
+                else valid_from + timedelta(days=365 * years + 20),
+                scan_id=scan,  # type: ignore[arg-type]
+            ),
+        )
+    lapsed = []
+    cipher = field_cipher(settings)
+    for person in demo.workers:
+        worker = await onboarding.add_worker(
+            session,
+            admin,
+            contractor_id,  # type: ignore[arg-type]
+            WorkerIn(
+                name=person.name, id_number=person.id_number, phone=person.phone, trade=person.trade
+            ),
+            cipher=cipher,
+        )
+        for cert in person.certificates:
+            scan = await _upload(
+                session,
+                storage,
+                "certificate_scan",
+                _scan_png(cert.kind.value.upper(), cert.number, (6, 118, 71)),
+                filename=f"{cert.number}.png",
+                owner=demo,
+                admin_id=admin.user_id,
+            )
+            certificate = await onboarding.add_certificate(
+                session,
+                admin,
+                contractor_id,  # type: ignore[arg-type]
+                CertificateIn(
+                    worker_id=worker.id,
+                    kind=cert.kind,
+                    number=cert.number,
+                    issuing_authority=cert.issuing_authority,
+                    issued_on=today - timedelta(days=3 * 365),
+                    expires_on=today + timedelta(days=max(cert.expires_in_days, 1)),
+                    scan_id=scan,  # type: ignore[arg-type]
+                ),
+            )
+            if cert.expires_in_days < 1:
+                lapsed.append((certificate, cert.expires_in_days))
+    for certificate, days in lapsed:
+        # The service refuses a certificate that has already expired, as it should for real
+        # entries; the demo wants one entered long ago that has since lapsed.
+        certificate.expires_on = today + timedelta(days=days)
+    await session.flush()
+    return [certificate for certificate, _ in lapsed]
+
+
+async def _everything_verified(
+    session: AsyncSession, reviewer: Viewer, contractor_id: object
+) -> ReviewIn:
+    ids = contractor_id  # type: ignore[assignment]
+    documents = await onboarding.list_documents(session, reviewer, ids)  # type: ignore[arg-type]
+    workers = await onboarding.list_workers(session, reviewer, ids)  # type: ignore[arg-type]
+    certificates = await onboarding.list_certificates(session, reviewer, ids)  # type: ignore[arg-type]
+    verified = [
+        [ItemVerdict(id=item.id, verdict="verified") for item in items if item.state == "pending"]
+        for items in (documents, workers, certificates)
+    ]
+    return ReviewIn(
+        decision="approve", documents=verified[0], workers=verified[1], certificates=verified[2]
+    )
+
+
+async def _ensure_contractors(
+    session: AsyncSession, settings: Settings, known: dict[str, str]
+) -> list[DemoLogin]:
+    if not (await onboarding.onboarding_settings(session)).open_registration:
+        await onboarding.set_open_registration(session, allowed=True, actor_id=None)
+    reviewer_user = await services.user_by_email(session, DEMO_REVIEWER)
+    assert reviewer_user is not None
+    reviewer = Viewer(reviewer_user.id, frozenset({Role.EHS_OFFICER}), None)
+    existing = {c.uscc for c in await onboarding.list_contractors(session, reviewer)}
+    storage = storage_from_settings(settings)
+    today = plant_today()
+    logins = []
+    lapsed_any = False
+    for demo in DEMO_CONTRACTORS:
+        password = known.get(demo.admin_email) or secrets.token_urlsafe(12)
+        if demo.uscc not in existing:
+            registration = await onboarding.register_contractor(
+                session,
+                ContractorRegistration(
+                    tenant=DEMO_SLUG,
+                    name=demo.name,
+                    uscc=demo.uscc,
+                    legal_representative=demo.legal_representative,
+                    contact_name=demo.contact_name,
+                    contact_phone=demo.contact_phone,
+                    address=demo.address,
+                    work_types=list(demo.work_types),
+                    admin=ContractorAdminIn(
+                        email=demo.admin_email, name=demo.admin_name, password=password
+                    ),
+                ),
+            )
+            contractor_id = registration.contractor.id
+            admin = Viewer(
+                registration.admin_user_id, frozenset({Role.CONTRACTOR_ADMIN}), contractor_id
+            )
+            lapsed = await _add_records(
+                session, settings, storage, demo, contractor_id, admin, today
+            )
+            lapsed_any = lapsed_any or bool(lapsed)
+            await _drive_to_state(session, demo, contractor_id, admin, reviewer)
+        if demo.demo_login:
+            user = await services.user_by_email(session, demo.admin_email)
+            assert user is not None
+            if not verify_password(user.password_hash, password):
+                await services.set_password(session, user, password)
+            logins.append(
+                DemoLogin(Role.CONTRACTOR_ADMIN.value, DEMO_SLUG, demo.admin_email, password)
+            )
+    if lapsed_any:
+        # The daily watch marks the lapsed certificates expired, as it would overnight.
+        await session.run_sync(lambda sync: watch_expiry(sync, today))
+    return logins
+
+
+async def _drive_to_state(
+    session: AsyncSession,
+    demo: DemoContractor,
+    contractor_id: object,
+    admin: Viewer,
+    reviewer: Viewer,
+) -> None:
+    target = demo.state
+    cid = contractor_id  # type: ignore[assignment]
+    if target is ContractorState.DRAFT:
+        return
+    await onboarding.submit_contractor(session, admin, cid)  # type: ignore[arg-type]
+    if target is ContractorState.SUBMITTED:
+        return
+    if target is ContractorState.CHANGES_REQUESTED:
+        certificates = await onboarding.list_certificates(session, reviewer, cid)  # type: ignore[arg-type]
+        review = await _everything_verified(session, reviewer, cid)
+        review.decision = "request_changes"
+        review.reason = "请按审核意见补正后重新提交"
+        review.certificates = [
+            ItemVerdict(id=c.id, verdict="rejected", reason=demo.reason) for c in certificates
+        ]
+    elif target is ContractorState.REJECTED:
+        review = ReviewIn(decision="reject", reason=demo.reason)
+    else:
+        review = await _everything_verified(session, reviewer, cid)
+    await onboarding.review_contractor(session, reviewer, cid, review)  # type: ignore[arg-type]
+    if target is ContractorState.SUSPENDED:
+        await onboarding.suspend_contractor(session, reviewer, cid, reason=demo.reason or "")  # type: ignore[arg-type]
+    elif target is ContractorState.BLACKLISTED:
+        await onboarding.blacklist_contractor(session, reviewer, cid, reason=demo.reason or "")  # type: ignore[arg-type]
+
+
 async def seed_demo(settings: Settings) -> tuple[list[DemoLogin], Path]:
     logins_path = settings.var_dir / "demo-logins.json"
     database = Database.from_settings(settings)
@@ -104,7 +600,9 @@ async def seed_demo(settings: Settings) -> tuple[list[DemoLogin], Path]:
                 )
             with tenant_scope(tenant.id):
                 plants = await _ensure_plants(session)
-                logins = await _ensure_users(session, plants, _known_passwords(logins_path))
+                known = _known_passwords(logins_path)
+                logins = await _ensure_users(session, plants, known)
+                logins += await _ensure_contractors(session, settings, known)
             await session.commit()
     finally:
         await database.dispose()

@@ -100,7 +100,7 @@ _MSGSPEC_RULES: list[tuple[re.Pattern[str], str, str]] = [
 _BODY_PARAMETER = "data"
 
 
-def _msgspec_problem(message: str, key: str | None) -> FieldProblem:
+def problem_from_validation_message(message: str, key: str | None) -> FieldProblem:
     if key == _BODY_PARAMETER and message == repr(_BODY_PARAMETER):
         return FieldProblem("body", "required", N_("This field is required."))
     path_match = re.search(r" - at `\$(?P<path>[^`]*)`", message)
@@ -131,7 +131,7 @@ def problems_from_validation(exc: ValidationException) -> list[FieldProblem]:
         if isinstance(item, dict):
             message = str(item.get("message", ""))
             key = item.get("key")
-            problem = _msgspec_problem(message, str(key) if key else None)
+            problem = problem_from_validation_message(message, str(key) if key else None)
             if (
                 item.get("source") in {"path", "query", "header", "cookie"}
                 and problem.rule == "type"
@@ -139,7 +139,7 @@ def problems_from_validation(exc: ValidationException) -> list[FieldProblem]:
                 problem.rule = "format"
             problems.append(problem)
     if not problems:
-        problems.append(_msgspec_problem(str(exc.detail), None))
+        problems.append(problem_from_validation_message(str(exc.detail), None))
     return problems
 
 
@@ -205,7 +205,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if isinstance(exc, NotAuthorizedException) and not _wants_json(request):
         return Redirect(path=login_path(request))
     if type(exc) is ClientException and exc.status_code == 400:
-        problem = _msgspec_problem(str(exc.detail), None)
+        problem = problem_from_validation_message(str(exc.detail), None)
         return error_response(request, 400, _("The request is not valid."), [problem])
     if exc.status_code >= 500:
         detail = N_("Something went wrong on our side.")

@@ -9,11 +9,19 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from infra.db import utcnow
 from infra.i18n import N_
+from tenants import entitlements
 from tenants.access import Principal, can_access_plant, has_any_role
 from tenants.models import Role
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
+
+# The route opt key of the safety allow-list: routes that keep working while a tenant is
+# read-only for billing (sign-in, paying, and safety functions such as check-ins and alerts).
+# tests/integration/test_billing.py lists every route that carries it.
+BILLING_EXEMPT = "billing_exempt"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def signed_in(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
@@ -35,3 +43,18 @@ def ensure_plant_in_scope(principal: Principal, plant_id: uuid.UUID) -> None:
     """A plant outside the principal's scope answers like a plant that does not exist."""
     if not can_access_plant(principal, plant_id):
         raise NotFoundException(N_("Plant not found."))
+
+
+async def billing_allows_writes(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """App-wide: a tenant that is read-only for billing may read but not write, except on the
+    routes marked ``opt={BILLING_EXEMPT: True}``."""
+    if connection.scope.get("method") not in WRITE_METHODS or handler.opt.get(BILLING_EXEMPT):
+        return
+    tenant = connection.scope.get("state", {}).get("tenant")
+    policy: entitlements.BillingPolicy = connection.app.state.billing
+    if tenant is None or not policy.enabled:
+        return
+    async with connection.app.state.database.session() as session:
+        status = await entitlements.refresh_tenant_status(session, policy, tenant.id, utcnow())
+        await session.commit()
+    entitlements.ensure_writable(status)

@@ -29,18 +29,30 @@ from infra.storage import storage_from_settings
 from portal import health
 from portal.api.admin import OutboxAdminController
 from portal.api.auth import AuthController
+from portal.api.billing import BillingController
+from portal.api.onboarding import (
+    ContractorController,
+    InvitationController,
+    OnboardingController,
+    RegistrationController,
+    ReviewQueueController,
+)
 from portal.api.tenants import MeController, PlantController, UserController
 from portal.api.uploads import UploadController
 from portal.dependencies import DEPENDENCIES
 from portal.errors import EXCEPTION_HANDLERS
+from portal.guards import billing_allows_writes
 from portal.identity import API_PREFIX, IdentityMiddleware
 from portal.sessions import RotatingSessionConfig
 from portal.web.files import download_file
+from portal.web.onboarding import OnboardingPages
 from portal.web.pages import PageController
 from portal.web.verify import VerificationController
+from tenants.entitlements import BillingPolicy
 
 PACKAGE_DIR = Path(__file__).parent
-SIGN_IN_PATHS = frozenset({"/login", "/api/v1/auth/token"})
+# Registration creates an account with a password, so it is rate limited like signing in.
+SIGN_IN_PATHS = frozenset({"/login", "/api/v1/auth/token", "/api/v1/contractors/register"})
 ROLE_LABELS = {
     "tenant_admin": N_("Tenant administrator"),
     "hq_analyst": N_("HQ analyst"),
@@ -84,7 +96,9 @@ def _stores(settings: Settings) -> dict[str, Store]:
 
 
 def _is_sign_in_attempt(request: Any) -> bool:
-    return request.method == "POST" and request.url.path in SIGN_IN_PATHS
+    path = request.url.path
+    is_registration_page = path.startswith("/t/") and path.endswith("/register")
+    return request.method == "POST" and (path in SIGN_IN_PATHS or is_registration_page)
 
 
 class PortalPlugin(InitPluginProtocol):
@@ -99,6 +113,7 @@ class PortalPlugin(InitPluginProtocol):
                 "settings": settings,
                 "database": database,
                 "storage": storage_from_settings(settings),
+                "billing": BillingPolicy.from_settings(settings),
             }
         )
         app_config.debug = settings.debug
@@ -143,6 +158,7 @@ class PortalPlugin(InitPluginProtocol):
         )
         app_config.dependencies.update(DEPENDENCIES)
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.guards.append(billing_allows_writes)
         app_config.route_handlers.extend(
             [
                 health.healthz,
@@ -152,8 +168,15 @@ class PortalPlugin(InitPluginProtocol):
                 PlantController,
                 UserController,
                 OutboxAdminController,
+                BillingController,
                 UploadController,
+                RegistrationController,
+                ContractorController,
+                ReviewQueueController,
+                OnboardingController,
+                InvitationController,
                 PageController,
+                OnboardingPages,
                 VerificationController,
                 download_file,
                 create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),

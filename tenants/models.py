@@ -169,3 +169,41 @@ class NotificationWebhook(TenantOwned):
     secret: Mapped[str] = mapped_column(String(200), default="")
     enabled: Mapped[bool] = mapped_column(default=True)
     kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Subscription(TenantOwned):
+    """The tenant's Stripe subscription as the webhooks describe it; one row per tenant.
+
+    Each group of fields is a register that only an event with a greater ordering key
+    (``*_version``, see ``tenants.billing.event_version``) may overwrite, so the same events
+    applied in any order leave the same row. ``ended_subscription_ids`` only grows: a deleted
+    subscription never comes back, whatever arrives after its deletion.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id"),
+        CheckConstraint(f"status IS NULL OR {_enum_check('status', TenantStatus)}", name="status"),
+    )
+
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    plan: Mapped[str | None] = mapped_column(String(64))
+    current_period_end: Mapped[datetime | None]
+    subscription_version: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str | None] = mapped_column(String(16))
+    status_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    past_due_since: Mapped[datetime | None]
+    status_version: Mapped[str] = mapped_column(String(100), default="")
+    ended_subscription_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_event_at: Mapped[datetime | None]
+
+
+class StripeEvent(Entity):
+    """A Stripe event already processed. Global: the tenant is only known after reading it."""
+
+    __tablename__ = "stripe_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(32))

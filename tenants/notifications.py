@@ -255,17 +255,25 @@ def _outbox_key(*parts: str) -> str:
     return "notify:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-async def queue_notification(
-    session: AsyncSession, notification: Notification
-) -> outbox.OutboxMessage:
+def enqueue_notification(session: Session, notification: Notification) -> outbox.OutboxMessage:
     """Queue the notification in the caller's transaction; the same idempotency key twice
-    queues it once."""
+    queues it once. The synchronous form, for tasks and for state changes they share with
+    request handlers."""
     _check_tenant(notification)
-    return await outbox.enqueue_async(
+    return outbox.enqueue(
         session,
         topic=NOTIFICATION_TOPIC,
         payload=notification.to_payload(),
         key=_outbox_key(notification.idempotency_key),
+    )
+
+
+async def queue_notification(
+    session: AsyncSession, notification: Notification
+) -> outbox.OutboxMessage:
+    """The async form of :func:`enqueue_notification`, for request handlers."""
+    return await session.run_sync(
+        lambda sync_session: enqueue_notification(sync_session, notification)
     )
 
 

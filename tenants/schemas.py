@@ -102,3 +102,42 @@ class MeRead(msgspec.Struct, kw_only=True):
     tenant_id: uuid.UUID
     tenant_slug: str
     tenant_name: str
+
+
+class CheckoutRequest(Input):
+    plan: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class RedirectRead(msgspec.Struct, kw_only=True):
+    url: str
+
+
+class LimitsRead(msgspec.Struct, kw_only=True):
+    max_plants: int | None
+    max_active_workers: int | None
+
+
+class UsageRead(msgspec.Struct, kw_only=True):
+    plants: int
+
+
+class BillingRead(msgspec.Struct, kw_only=True):
+    enabled: bool
+    plan: str | None
+    status: str
+    current_period_end: datetime | None
+    past_due_since: datetime | None
+    limits: LimitsRead
+    usage: UsageRead
+
+
+class InvoiceRead(msgspec.Struct, kw_only=True):
+    id: str
+    number: str | None
+    status: str | None
+    currency: str
+    amount_due: int
+    amount_paid: int
+    created: datetime
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None

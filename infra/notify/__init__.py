@@ -15,11 +15,12 @@ clock named by ``timezone``; labels are display text in the recipient's language
     ``alert`` (what happened, e.g. 人员离开作业区域), ``plant_name``, ``raised_at``; optional
     ``zone_name``, ``permit_number``, ``person``.
 ``certificate_expiring`` (证书即将到期)
-    ``worker_name``, ``contractor_name``, ``certificate`` (kind), ``certificate_number``,
-    ``expires_on`` (date), ``days_left`` (0 on the day, negative once expired).
+    ``contractor_name``, ``certificate`` (kind), ``certificate_number``, ``expires_on`` (date),
+    ``days_left`` (0 on the day, negative once expired); ``worker_name`` for a worker's
+    certificate, left out for a company document (a licence, an insurance policy).
 ``admission_decided`` (准入审核结果)
-    ``contractor_name``, ``decision`` (``approved``, ``rejected`` or ``changes_requested``);
-    optional ``reason``.
+    ``contractor_name``, ``decision`` (``approved``, ``rejected``, ``changes_requested``,
+    ``suspended`` or ``blacklisted``); optional ``reason``.
 
 Every kind also takes optional ``recipient_name`` (filled from the user when the recipient is
 one), ``url`` (an absolute link to the record) and ``timezone`` (IANA, default Asia/Shanghai).

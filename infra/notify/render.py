@@ -51,18 +51,22 @@ CONTEXTS: dict[NotificationKind, ContextSpec] = {
     ),
     NotificationKind.CERTIFICATE_EXPIRING: ContextSpec(
         required=(
-            "worker_name",
             "contractor_name",
             "certificate",
             "certificate_number",
             "expires_on",
             "days_left",
         ),
+        optional=("worker_name",),
     ),
     NotificationKind.ADMISSION_DECIDED: ContextSpec(
         required=("contractor_name", "decision"),
         optional=("reason",),
-        choices={"decision": frozenset({"approved", "rejected", "changes_requested"})},
+        choices={
+            "decision": frozenset(
+                {"approved", "rejected", "changes_requested", "suspended", "blacklisted"}
+            )
+        },
     ),
 }
 

@@ -13,7 +13,7 @@ from infra.errors import AuthenticationFailed
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
 from portal.dependencies import AppSettings, DbSession
-from portal.guards import signed_in
+from portal.guards import BILLING_EXEMPT, signed_in
 from tenants import services
 from tenants.access import Principal
 from tenants.schemas import TokenRequest, TokenResponse
@@ -40,6 +40,7 @@ class AuthController(Controller):
             "is temporarily locked after repeated failures. Rate limited per client address."
         ),
         status_code=200,
+        opt={BILLING_EXEMPT: True},
     )
     async def issue_token(
         self, data: JSONBody[TokenRequest], db_session: DbSession, settings: AppSettings
@@ -73,6 +74,7 @@ class AuthController(Controller):
         summary="Revoke the token used for this request",
         guards=[signed_in],
         status_code=HTTP_204_NO_CONTENT,
+        opt={BILLING_EXEMPT: True},
     )
     async def revoke_token(
         self, request: Request[Principal, Any, Any], db_session: DbSession

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import State
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,7 +13,7 @@ from infra.errors import InvalidInput
 from portal.dependencies import DbSession
 from portal.guards import ensure_plant_in_scope, requires_roles, signed_in
 from portal.params import IdParam, parse_id
-from tenants import services
+from tenants import entitlements, services
 from tenants.access import Principal, visible_plant_ids
 from tenants.models import Plant, Role, User
 from tenants.schemas import GrantRead, MeRead, PlantCreate, PlantRead, UserCreate, UserRead
@@ -81,15 +82,18 @@ class PlantController(Controller):
     @post(
         "/",
         summary="Add a plant",
-        description="Tenant admins only. Position in WGS-84; time zone as an IANA name.",
+        description="Tenant admins only. Position in WGS-84; time zone as an IANA name. "
+        "With billing on, a plant beyond the plan's limit answers 402 naming the upgrade.",
         guards=[requires_roles(Role.TENANT_ADMIN)],
     )
     async def create_plant(
         self,
         request: Request[Principal, Any, Any],
         db_session: DbSession,
+        state: State,
         data: JSONBody[PlantCreate],
     ) -> PlantRead:
+        await entitlements.ensure_can_add_plant(db_session, state.billing)
         plant = await services.add_plant(
             db_session,
             code=data.code,

@@ -19,7 +19,7 @@ from infra.i18n import gettext as _
 from infra.tenancy import tenant_scope
 from portal.api.auth import login_policy
 from portal.dependencies import AppSettings, DbSession
-from portal.guards import signed_in
+from portal.guards import BILLING_EXEMPT, signed_in
 from portal.identity import LANGUAGE_COOKIE, SESSION_TENANT_KEY, SESSION_USER_KEY
 from portal.sessions import rotate_session_id
 from tenants import services
@@ -78,7 +78,7 @@ class PageController(Controller):
             raise NotFoundException()
         return _login_page(slug)
 
-    @post("/login")
+    @post("/login", opt={BILLING_EXEMPT: True})
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -111,7 +111,7 @@ class PageController(Controller):
         request.set_session({SESSION_TENANT_KEY: str(tenant.id), SESSION_USER_KEY: str(user.id)})
         return Redirect(path=_safe_next(data.get("next"), f"/t/{tenant.slug}/"))
 
-    @post("/logout")
+    @post("/logout", opt={BILLING_EXEMPT: True})
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
         tenant = _request_tenant(request)
         request.clear_session()

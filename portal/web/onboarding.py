@@ -1,0 +1,896 @@
+"""Admission pages (准入): a company registers on the tenant's portal, its administrator keeps
+documents, workers and certificates on a phone, and EHS reviews them item by item.
+
+The pages parse forms, call ``onboarding.services`` and render; the rules live there. A refused
+form is rendered again with what the user typed and each problem next to its field, and the
+request's transaction is rolled back first, so nothing half-done is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infra.errors import DomainError, FieldProblem, NotFound
+from infra.field_encryption import field_cipher
+from infra.i18n import N_
+from infra.i18n import gettext as _
+from infra.settings import Settings
+from infra.storage import ObjectStorage
+from infra.uploads import DOCUMENT_KINDS, MAX_UPLOAD_BYTES, get_stored_object, store_upload
+from onboarding import services
+from onboarding.access import Viewer, viewer_for
+from onboarding.catalogue import (
+    CERTIFICATE_LABELS,
+    DOCUMENT_LABELS,
+    WORK_TYPE_LABELS,
+    CertificateKind,
+    DocumentKind,
+    WorkType,
+)
+from onboarding.schemas import (
+    CertificateIn,
+    CertificateUpdate,
+    ContractorRegistration,
+    DocumentIn,
+    DocumentUpdate,
+    ItemVerdict,
+    ReviewIn,
+    WorkerIn,
+)
+from onboarding.states import EDITABLE_STATES, ContractorState, ItemState
+from portal.dependencies import AppSettings, DbSession
+from portal.errors import problem_from_validation_message
+from portal.guards import requires_roles
+from portal.identity import SESSION_TENANT_KEY, SESSION_USER_KEY
+from portal.sessions import rotate_session_id
+from tenants.access import Principal
+from tenants.models import Role, Tenant
+
+MultipartForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+_FORM_LIMIT = 500
+# Room for the multipart boundaries and the text fields around the largest accepted file.
+_FORM_OVERHEAD = 64 * 1024
+_REQUIRED = N_("This field is required.")
+_INVALID_FORM = N_("Check the highlighted fields.")
+_reviewers = requires_roles(Role.EHS_OFFICER, Role.TENANT_ADMIN)
+_contractor_admins = requires_roles(Role.CONTRACTOR_ADMIN)
+EXPIRING_WITHIN_DAYS = 30
+
+STATE_LABELS = {
+    ContractorState.DRAFT: N_("Draft"),
+    ContractorState.SUBMITTED: N_("Submitted for review"),
+    ContractorState.APPROVED: N_("Approved"),
+    ContractorState.REJECTED: N_("Rejected"),
+    ContractorState.CHANGES_REQUESTED: N_("Changes requested"),
+    ContractorState.SUSPENDED: N_("Suspended"),
+    ContractorState.BLACKLISTED: N_("Blacklisted"),
+    ItemState.PENDING: N_("Waiting for review"),
+    ItemState.VERIFIED: N_("Verified"),
+    ItemState.EXPIRED: N_("Expired"),
+}
+
+
+# --- reading forms ---------------------------------------------------------------------------
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value[:_FORM_LIMIT].strip() if isinstance(value, str) else ""
+
+
+def _texts(data: dict[str, Any], name: str) -> list[str]:
+    value = data.get(name, [])
+    values = value if isinstance(value, list) else [value]
+    return [item[:_FORM_LIMIT].strip() for item in values if isinstance(item, str) and item]
+
+
+def _file(data: dict[str, Any], name: str) -> UploadFile | None:
+    """An empty file input still sends a part, with no file name."""
+    value = data.get(name)
+    return value if isinstance(value, UploadFile) and value.filename else None
+
+
+async def _close_files(data: dict[str, Any]) -> None:
+    for value in data.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, UploadFile):
+                await item.close()
+
+
+def _typed_values(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """What the user typed, to fill the form in again; never passwords or files."""
+    return {name: _text(data, name) for name in names}
+
+
+def _required(data: dict[str, Any], names: tuple[str, ...]) -> None:
+    """All empty fields at once, rather than msgspec's first problem only."""
+    missing = [FieldProblem(name, "required", _REQUIRED) for name in names if not _text(data, name)]
+    if missing:
+        raise DomainError(_INVALID_FORM, missing)
+
+
+def _convert(payload: dict[str, Any], schema: type[Any]) -> Any:
+    try:
+        return msgspec.convert(payload, schema)
+    except msgspec.ValidationError as exc:
+        problem = problem_from_validation_message(str(exc), None)
+        raise DomainError(_INVALID_FORM, [problem]) from None
+
+
+@dataclass
+class FormErrors:
+    """Problems by form field, in the user's language; those naming no field go on top."""
+
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    general: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, exc: DomainError, known: set[str], aliases: dict[str, str] | None = None
+    ) -> FormErrors:
+        errors = cls()
+        for problem in exc.problems:
+            message = _(problem.message, **problem.params)
+            name = re.sub(r"\[\d+\]", "", problem.field).replace(".", "_")
+            name = (aliases or {}).get(name, name)
+            parts = name.split("_")
+            # A service may name a field inside its list ("workers.id_number").
+            for start in range(1, len(parts)):
+                if name in known:
+                    break
+                if "_".join(parts[start:]) in known:
+                    name = "_".join(parts[start:])
+            if name in known:
+                errors.fields.setdefault(name, []).append(message)
+            else:
+                errors.general.append(message)
+        if not exc.problems:
+            errors.general.append(_(exc.message))
+        return errors
+
+
+def _download_link(storage: ObjectStorage, settings: Settings, key: str) -> str:
+    """Local links are made for the configured base URL; shown on a page, they must work on
+    whichever address the browser used, so the same-site part is kept as a path."""
+    url = storage.download_url(key, expires_seconds=900)
+    base = settings.base_url.rstrip("/")
+    return url[len(base) :] if url.startswith(base + "/") else url
+
+
+async def _scan(
+    session: AsyncSession, storage: ObjectStorage, settings: Settings, object_id: uuid.UUID | None
+) -> dict[str, Any] | None:
+    if object_id is None:
+        return None
+    try:
+        record = await get_stored_object(session, object_id)
+    except NotFound:
+        return None
+    return {
+        "url": _download_link(storage, settings, record.key),
+        "is_image": record.content_type.startswith("image/"),
+    }
+
+
+async def _undo(session: AsyncSession, storage: ObjectStorage, keys: list[str]) -> None:
+    """A refused form stores nothing: not the rows flushed so far, nor the files uploaded."""
+    await session.rollback()
+    for key in keys:
+        storage.delete(key)
+
+
+def _tenant_of(request: Request[Any, Any, Any], slug: str) -> Tenant:
+    tenant = request.scope.get("state", {}).get("tenant")
+    if tenant is None or tenant.slug != slug:
+        raise NotFoundException()
+    return tenant
+
+
+def _ensure_own_tenant(principal: Principal, slug: str) -> None:
+    if principal.tenant_slug != slug:
+        raise NotFoundException()
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "work_type_labels": WORK_TYPE_LABELS,
+        "document_labels": DOCUMENT_LABELS,
+        "certificate_labels": CERTIFICATE_LABELS,
+        "state_labels": STATE_LABELS,
+    }
+
+
+# --- registration ----------------------------------------------------------------------------
+
+REGISTRATION_FIELDS = (
+    "name",
+    "uscc",
+    "legal_representative",
+    "contact_name",
+    "contact_phone",
+    "address",
+    "admin_name",
+    "admin_email",
+    "admin_phone",
+    "invitation_token",
+)
+_REGISTRATION_REQUIRED = (
+    "name",
+    "uscc",
+    "legal_representative",
+    "contact_name",
+    "contact_phone",
+    "address",
+    "admin_name",
+    "admin_email",
+    "admin_password",
+)
+_REGISTRATION_KNOWN = {*REGISTRATION_FIELDS, "admin_password", "work_types"}
+
+
+def _registration_page(
+    slug: str,
+    values: dict[str, Any],
+    *,
+    open_registration: bool,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Template:
+    return Template(
+        template_name="onboarding/register.html",
+        context={
+            "tenant_slug": slug,
+            "values": values,
+            "errors": errors or FormErrors(),
+            "work_types": list(WorkType),
+            "open_registration": open_registration,
+            **_labels(),
+        },
+        status_code=status_code,
+    )
+
+
+def _registration(slug: str, data: dict[str, Any]) -> ContractorRegistration:
+    _required(data, _REGISTRATION_REQUIRED)
+    if not _texts(data, "work_types"):
+        raise DomainError(_INVALID_FORM, [FieldProblem("work_types", "required", _REQUIRED)])
+    admin: dict[str, Any] = {
+        "name": _text(data, "admin_name"),
+        "email": _text(data, "admin_email"),
+        "password": str(data.get("admin_password", ""))[:_FORM_LIMIT],
+    }
+    if _text(data, "admin_phone"):
+        admin["phone"] = _text(data, "admin_phone")
+    payload: dict[str, Any] = {
+        "tenant": slug,
+        "name": _text(data, "name"),
+        "uscc": _text(data, "uscc"),
+        "legal_representative": _text(data, "legal_representative"),
+        "contact_name": _text(data, "contact_name"),
+        "contact_phone": _text(data, "contact_phone"),
+        "address": _text(data, "address"),
+        "work_types": _texts(data, "work_types"),
+        "admin": admin,
+    }
+    if _text(data, "invitation_token"):
+        payload["invitation_token"] = _text(data, "invitation_token")
+    return _convert(payload, ContractorRegistration)
+
+
+# --- the contractor's own page -----------------------------------------------------------------
+
+DOCUMENT_FIELDS = ("kind", "number", "issuer", "valid_from", "valid_until")
+WORKER_FIELDS = ("name", "id_number", "phone", "trade")
+CERTIFICATE_FIELDS = ("worker_id", "kind", "number", "issuing_authority", "issued_on", "expires_on")
+
+
+@dataclass
+class ContractorForms:
+    """Which form was sent, what it held and what was wrong with it."""
+
+    name: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: FormErrors = field(default_factory=FormErrors)
+
+
+async def _contractor_page(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    settings: Settings,
+    viewer: Viewer,
+    slug: str,
+    forms: ContractorForms | None = None,
+    status_code: int = 200,
+) -> Template:
+    if viewer.contractor_id is None:
+        raise NotFoundException()
+    contractor = await services.get_contractor(session, viewer, viewer.contractor_id)
+    documents = await services.list_documents(session, viewer, contractor.id)
+    workers = await services.list_workers(session, viewer, contractor.id)
+    certificates = await services.list_certificates(session, viewer, contractor.id)
+    worker_names = {worker.id: worker.name for worker in workers}
+    present_kinds = {document.kind for document in documents}
+    return Template(
+        template_name="onboarding/contractor.html",
+        context={
+            "tenant_slug": slug,
+            "contractor": contractor,
+            "documents": [
+                {"item": d, "scan": await _scan(session, storage, settings, d.scan_id)}
+                for d in documents
+            ],
+            "workers": workers,
+            "certificates": [
+                {
+                    "item": c,
+                    "worker_name": worker_names.get(c.worker_id, ""),
+                    "scan": await _scan(session, storage, settings, c.scan_id),
+                }
+                for c in certificates
+            ],
+            "editable": contractor.state in EDITABLE_STATES,
+            "can_submit": contractor.state
+            in (ContractorState.DRAFT, ContractorState.CHANGES_REQUESTED),
+            "missing_document_kinds": [k for k in DocumentKind if k.value not in present_kinds],
+            "certificate_kinds": list(CertificateKind),
+            "forms": forms or ContractorForms(),
+            "no_errors": FormErrors(),
+            **_labels(),
+        },
+        status_code=status_code,
+    )
+
+
+def _document_in(data: dict[str, Any], scan_id: uuid.UUID | None) -> DocumentIn:
+    _required(data, ("kind", "number", "issuer", "valid_from"))
+    payload: dict[str, Any] = {name: _text(data, name) for name in DOCUMENT_FIELDS}
+    if not payload["valid_until"]:
+        # Empty means a licence without an end (长期).
+        payload["valid_until"] = None
+    payload["scan_id"] = str(scan_id) if scan_id else None
+    return _convert(payload, DocumentIn)
+
+
+def _document_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> DocumentUpdate:
+    _required(data, ("number", "issuer", "valid_from"))
+    payload: dict[str, Any] = {name: _text(data, name) for name in DOCUMENT_FIELDS[1:]}
+    payload["valid_until"] = payload["valid_until"] or None
+    if scan_id is not None:
+        payload["scan_id"] = str(scan_id)
+    return _convert(payload, DocumentUpdate)
+
+
+def _certificate_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> CertificateUpdate:
+    fields = CERTIFICATE_FIELDS[2:]
+    _required(data, fields)
+    payload: dict[str, Any] = {name: _text(data, name) for name in fields}
+    if scan_id is not None:
+        payload["scan_id"] = str(scan_id)
+    return _convert(payload, CertificateUpdate)
+
+
+def _certificate_in(data: dict[str, Any], scan_id: uuid.UUID | None) -> CertificateIn:
+    _required(data, CERTIFICATE_FIELDS)
+    payload: dict[str, Any] = {name: _text(data, name) for name in CERTIFICATE_FIELDS}
+    payload["scan_id"] = str(scan_id) if scan_id else None
+    return _convert(payload, CertificateIn)
+
+
+def _worker_in(data: dict[str, Any], photo_id: uuid.UUID | None) -> WorkerIn:
+    _required(data, WORKER_FIELDS)
+    payload: dict[str, Any] = {name: _text(data, name) for name in WORKER_FIELDS}
+    if photo_id is not None:
+        payload["photo_id"] = str(photo_id)
+    return _convert(payload, WorkerIn)
+
+
+# --- review ----------------------------------------------------------------------------------
+
+_ITEM_LISTS = (("documents", "document"), ("workers", "worker"), ("certificates", "certificate"))
+
+
+def _review_in(
+    data: dict[str, Any], pending: dict[str, list[uuid.UUID]]
+) -> tuple[ReviewIn, dict[str, str]]:
+    """The decision and the verdicts as one review, and each verdict's place in its list mapped
+    to the form field it came from, so the service's problems land next to the right item."""
+    aliases: dict[str, str] = {}
+    verdicts: dict[str, list[ItemVerdict]] = {}
+    problems: list[FieldProblem] = []
+    for list_name, prefix in _ITEM_LISTS:
+        chosen: list[ItemVerdict] = []
+        for item_id in pending.get(list_name, []):
+            key = f"{prefix}_{item_id.hex}"
+            verdict = _text(data, f"{key}_verdict")
+            if verdict not in ("verified", "rejected"):
+                continue
+            reason = _text(data, f"{key}_reason") or None
+            aliases[f"{list_name}_{len(chosen)}_id"] = key
+            aliases[f"{list_name}_{len(chosen)}_reason"] = key
+            chosen.append(ItemVerdict(id=item_id, verdict=verdict, reason=reason))  # type: ignore[arg-type]
+        verdicts[list_name] = chosen
+    decision = _text(data, "decision") or None
+    if decision not in (None, "approve", "reject", "request_changes"):
+        problems.append(FieldProblem("decision", "enum", N_("Not one of the allowed values.")))
+    if problems:
+        raise DomainError(_INVALID_FORM, problems)
+    payload = ReviewIn(
+        decision=decision,  # type: ignore[arg-type]
+        reason=_text(data, "reason") or None,
+        documents=verdicts["documents"],
+        workers=verdicts["workers"],
+        certificates=verdicts["certificates"],
+    )
+    return payload, aliases
+
+
+async def _review_page(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    settings: Settings,
+    viewer: Viewer,
+    slug: str,
+    contractor_id: uuid.UUID,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Template:
+    contractor = await services.get_contractor(session, viewer, contractor_id)
+    documents = await services.list_documents(session, viewer, contractor.id)
+    workers = await services.list_workers(session, viewer, contractor.id)
+    certificates = await services.list_certificates(session, viewer, contractor.id)
+    worker_names = {worker.id: worker.name for worker in workers}
+    return Template(
+        template_name="onboarding/review.html",
+        context={
+            "tenant_slug": slug,
+            "contractor": contractor,
+            "documents": [
+                {
+                    "item": d,
+                    "key": f"document_{d.id.hex}",
+                    "scan": await _scan(session, storage, settings, d.scan_id),
+                }
+                for d in documents
+            ],
+            "workers": [
+                {
+                    "item": w,
+                    "key": f"worker_{w.id.hex}",
+                    "scan": await _scan(session, storage, settings, w.photo_id),
+                }
+                for w in workers
+            ],
+            "certificates": [
+                {
+                    "item": c,
+                    "key": f"certificate_{c.id.hex}",
+                    "worker_name": worker_names.get(c.worker_id, ""),
+                    "scan": await _scan(session, storage, settings, c.scan_id),
+                }
+                for c in certificates
+            ],
+            "can_decide": contractor.state == ContractorState.SUBMITTED,
+            "values": values or {},
+            "errors": errors or FormErrors(),
+            **_labels(),
+        },
+        status_code=status_code,
+    )
+
+
+def _index_aliases(exc: DomainError, aliases: dict[str, str]) -> None:
+    """Rename ``certificates[0].reason`` to the form key of that certificate."""
+    for problem in exc.problems:
+        match = re.fullmatch(r"(\w+)\[(\d+)\]\.(\w+)", problem.field)
+        if match:
+            alias = aliases.get(f"{match[1]}_{match[2]}_{match[3]}")
+            if alias:
+                problem.field = alias
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+class OnboardingPages(Controller):
+    include_in_schema = False
+
+    @get("/t/{slug:str}/register")
+    async def register_form(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        slug: FromPath[str],
+        invitation: FromQuery[str | None] = None,
+    ) -> Template:
+        _tenant_of(request, slug)
+        settings_row = await services.onboarding_settings(db_session)
+        return _registration_page(
+            slug,
+            {"invitation_token": (invitation or "")[:_FORM_LIMIT]},
+            open_registration=settings_row.open_registration,
+        )
+
+    @post("/t/{slug:str}/register")
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        tenant = _tenant_of(request, slug)
+        values: dict[str, Any] = _typed_values(data, REGISTRATION_FIELDS)
+        values["work_types"] = _texts(data, "work_types")
+        try:
+            registration = await services.register_contractor(db_session, _registration(slug, data))
+        except DomainError as exc:
+            await db_session.rollback()
+            settings_row = await services.onboarding_settings(db_session)
+            aliases = {"admin_email": "admin_email", "email": "admin_email"}
+            return _registration_page(
+                slug,
+                values,
+                open_registration=settings_row.open_registration,
+                errors=FormErrors.of(exc, _REGISTRATION_KNOWN, aliases),
+                status_code=exc.status_code,
+            )
+        # The new administrator is signed in at once, with a fresh session id as at sign-in.
+        rotate_session_id(request.scope)
+        request.set_session(
+            {SESSION_TENANT_KEY: str(tenant.id), SESSION_USER_KEY: str(registration.admin_user_id)}
+        )
+        return Redirect(path=f"/t/{slug}/contractor")
+
+    @get("/t/{slug:str}/contractor", guards=[_contractor_admins])
+    async def contractor(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+    ) -> Template:
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        return await _contractor_page(db_session, state.storage, settings, viewer, slug)
+
+    async def _contractor_form(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: Settings,
+        state: State,
+        slug: str,
+        data: dict[str, Any],
+        form: str,
+        item_id: uuid.UUID | None = None,
+    ) -> Template | Redirect:
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        if viewer.contractor_id is None:
+            raise NotFoundException()
+        storage: ObjectStorage = state.storage
+        stored: list[str] = []
+
+        async def upload(name: str, kind: str) -> uuid.UUID | None:
+            upload = _file(data, name)
+            if upload is None:
+                return None
+            try:
+                record = await store_upload(
+                    db_session,
+                    storage,
+                    DOCUMENT_KINDS[kind],
+                    upload.file,
+                    filename=upload.filename,
+                    created_by=request.user.user_id,
+                )
+            except DomainError as exc:
+                for problem in exc.problems:
+                    problem.field = name
+                raise
+            stored.append(record.key)
+            return record.id
+
+        fields: tuple[str, ...]
+        try:
+            if form == "document":
+                fields = DOCUMENT_FIELDS
+                scan_id = await upload("scan", "company_document")
+                if scan_id is None:
+                    raise DomainError(_INVALID_FORM, [FieldProblem("scan", "required", _REQUIRED)])
+                await services.add_document(
+                    db_session, viewer, viewer.contractor_id, _document_in(data, scan_id)
+                )
+            elif form == "worker":
+                fields = WORKER_FIELDS
+                photo_id = await upload("photo", "photo")
+                await services.add_worker(
+                    db_session,
+                    viewer,
+                    viewer.contractor_id,
+                    _worker_in(data, photo_id),
+                    cipher=field_cipher(settings),
+                )
+            elif form == "certificate":
+                fields = CERTIFICATE_FIELDS
+                scan_id = await upload("scan", "certificate_scan")
+                if scan_id is None:
+                    raise DomainError(_INVALID_FORM, [FieldProblem("scan", "required", _REQUIRED)])
+                await services.add_certificate(
+                    db_session, viewer, viewer.contractor_id, _certificate_in(data, scan_id)
+                )
+            elif form == "document_fix" and item_id is not None:
+                fields = DOCUMENT_FIELDS
+                scan_id = await upload("scan", "company_document")
+                await services.update_document(
+                    db_session,
+                    viewer,
+                    viewer.contractor_id,
+                    item_id,
+                    _document_update(data, scan_id),
+                )
+            elif form == "certificate_fix" and item_id is not None:
+                fields = CERTIFICATE_FIELDS
+                scan_id = await upload("scan", "certificate_scan")
+                await services.update_certificate(
+                    db_session,
+                    viewer,
+                    viewer.contractor_id,
+                    item_id,
+                    _certificate_update(data, scan_id),
+                )
+            else:
+                fields = ()
+                await services.submit_contractor(db_session, viewer, viewer.contractor_id)
+        except DomainError as exc:
+            await _undo(db_session, storage, stored)
+            known = {*fields, "scan", "photo"}
+            aliases = {"scan_id": "scan", "photo_id": "photo", "file": "scan"}
+            forms = ContractorForms(
+                f"fix_{item_id.hex}" if item_id is not None else form,
+                _typed_values(data, fields),
+                FormErrors.of(exc, known, aliases),
+            )
+            return await _contractor_page(
+                db_session, storage, settings, viewer, slug, forms, exc.status_code
+            )
+        finally:
+            await _close_files(data)
+        anchor = form.removesuffix("_fix") + "s" if form != "submit" else "company"
+        return Redirect(path=f"/t/{slug}/contractor#{anchor}")
+
+    @post(
+        "/t/{slug:str}/contractor/documents",
+        guards=[_contractor_admins],
+        request_max_body_size=MAX_UPLOAD_BYTES + _FORM_OVERHEAD,
+    )
+    async def add_document(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._contractor_form(
+            request, db_session, settings, state, slug, data, "document"
+        )
+
+    @post(
+        "/t/{slug:str}/contractor/workers",
+        guards=[_contractor_admins],
+        request_max_body_size=MAX_UPLOAD_BYTES + _FORM_OVERHEAD,
+    )
+    async def add_worker(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._contractor_form(
+            request, db_session, settings, state, slug, data, "worker"
+        )
+
+    @post(
+        "/t/{slug:str}/contractor/certificates",
+        guards=[_contractor_admins],
+        request_max_body_size=MAX_UPLOAD_BYTES + _FORM_OVERHEAD,
+    )
+    async def add_certificate(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._contractor_form(
+            request, db_session, settings, state, slug, data, "certificate"
+        )
+
+    @post(
+        "/t/{slug:str}/contractor/documents/{document_id:str}",
+        guards=[_contractor_admins],
+        request_max_body_size=MAX_UPLOAD_BYTES + _FORM_OVERHEAD,
+    )
+    async def fix_document(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        document_id: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._contractor_form(
+            request, db_session, settings, state, slug, data, "document_fix", _page_id(document_id)
+        )
+
+    @post(
+        "/t/{slug:str}/contractor/certificates/{certificate_id:str}",
+        guards=[_contractor_admins],
+        request_max_body_size=MAX_UPLOAD_BYTES + _FORM_OVERHEAD,
+    )
+    async def fix_certificate(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        certificate_id: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._contractor_form(
+            request,
+            db_session,
+            settings,
+            state,
+            slug,
+            data,
+            "certificate_fix",
+            _page_id(certificate_id),
+        )
+
+    @post("/t/{slug:str}/contractor/submit", guards=[_contractor_admins])
+    async def submit(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._contractor_form(
+            request, db_session, settings, state, slug, data, "submit"
+        )
+
+    @get("/t/{slug:str}/review", guards=[_reviewers])
+    async def review_queue(
+        self, request: Request[Principal, Any, Any], db_session: DbSession, slug: FromPath[str]
+    ) -> Template:
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        queue = await services.review_queue(db_session, viewer)
+        expiring = await services.expiring_soon(
+            db_session, viewer, within_days=EXPIRING_WITHIN_DAYS
+        )
+        return Template(
+            template_name="onboarding/review_queue.html",
+            context={
+                "tenant_slug": slug,
+                "queue": queue,
+                "expiring": expiring,
+                "within_days": EXPIRING_WITHIN_DAYS,
+                **_labels(),
+            },
+        )
+
+    @get("/t/{slug:str}/review/{contractor_id:str}", guards=[_reviewers])
+    async def review_form(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        contractor_id: FromPath[str],
+    ) -> Template:
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        return await _review_page(
+            db_session, state.storage, settings, viewer, slug, _page_id(contractor_id)
+        )
+
+    @post("/t/{slug:str}/review/{contractor_id:str}", guards=[_reviewers])
+    async def review(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        contractor_id: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        parsed_id = _page_id(contractor_id)
+        pending = await _pending_items(db_session, viewer, parsed_id)
+        aliases: dict[str, str] = {}
+        try:
+            review, aliases = _review_in(data, pending)
+            await services.review_contractor(db_session, viewer, parsed_id, review)
+        except DomainError as exc:
+            await db_session.rollback()
+            _index_aliases(exc, aliases)
+            known = {"decision", "reason", *aliases.values()}
+            values = {name: _text(data, name) for name in data}
+            return await _review_page(
+                db_session,
+                state.storage,
+                settings,
+                viewer,
+                slug,
+                parsed_id,
+                values=values,
+                errors=FormErrors.of(exc, known),
+                status_code=exc.status_code,
+            )
+        return Redirect(path=f"/t/{slug}/review")
+
+
+def _page_id(value: str) -> uuid.UUID:
+    """A malformed id in a page address is a page that does not exist."""
+    try:
+        return uuid.UUID(value[:64])
+    except ValueError:
+        raise NotFoundException() from None
+
+
+async def _pending_items(
+    session: AsyncSession, viewer: Viewer, contractor_id: uuid.UUID
+) -> dict[str, list[uuid.UUID]]:
+    """The items the form offered verdicts on: those waiting for review."""
+    pending = ItemState.PENDING.value
+    return {
+        "documents": [
+            d.id
+            for d in await services.list_documents(session, viewer, contractor_id)
+            if d.state == pending
+        ],
+        "workers": [
+            w.id
+            for w in await services.list_workers(session, viewer, contractor_id)
+            if w.state == pending
+        ],
+        "certificates": [
+            c.id
+            for c in await services.list_certificates(session, viewer, contractor_id)
+            if c.state == pending
+        ],
+    }

@@ -1,0 +1,526 @@
+"""Stripe subscriptions: Checkout and the customer portal, invoices, and the webhooks that drive
+the tenant's status (``trialing → active → past_due → read_only → cancelled``).
+
+Webhooks are verified with Stripe's library, recorded once by event id (a replay does nothing)
+and applied so that the same events in any order leave the same state: every event becomes a
+*fact* with an ordering key (:func:`event_version`, the event's own ``created`` second, then the
+kind of event, then its id), and each group of subscription fields only takes a fact whose key
+is greater than the one that last wrote it. The final state is therefore the one of the greatest
+key in the set, whichever arrived last. Deletions are kept as a growing set, so a subscription
+once deleted stays cancelled. ``docs/billing.md`` explains why this and not re-reading the
+subscription from the API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infra import audit
+from infra.db import Database, new_id, utcnow
+from infra.errors import Conflict, DomainError, FieldProblem, InvalidInput, NotFound
+from infra.i18n import N_
+from infra.tasks import app, worker_database, worker_settings
+from infra.tenancy import tenant_scope
+from tenants.entitlements import (
+    BillingPolicy,
+    current_plan,
+    current_subscription,
+    effective_status,
+    plant_count,
+    refresh_tenant_status,
+    set_tenant_status,
+    store_status,
+)
+from tenants.models import StripeEvent, Subscription, Tenant, TenantStatus
+from tenants.schemas import BillingRead, InvoiceRead, LimitsRead, UsageRead
+
+logger = logging.getLogger(__name__)
+
+BILLING_OFF = N_("Billing is not switched on for this installation.")
+INVOICES_SHOWN = 24
+SIGNATURE_HEADER = "Stripe-Signature"
+
+# Within one second Stripe's order is unknown; this is the order in which the events of one
+# subscription normally happen, and a deletion ends everything.
+_RANKS = {
+    "checkout.session.completed": 0,
+    "customer.subscription.created": 1,
+    "customer.subscription.updated": 2,
+    "invoice.payment_failed": 2,
+    "invoice.paid": 3,
+    "customer.subscription.deleted": 4,
+}
+
+_STRIPE_STATUSES = {
+    "trialing": TenantStatus.TRIALING,
+    "active": TenantStatus.ACTIVE,
+    "past_due": TenantStatus.PAST_DUE,
+    # Stripe stopped retrying (unpaid) or the subscription is paused: no grace period left.
+    "unpaid": TenantStatus.READ_ONLY,
+    "paused": TenantStatus.READ_ONLY,
+    "canceled": TenantStatus.CANCELLED,
+}
+
+
+class BillingProviderFailed(DomainError):
+    status_code = 502
+
+
+class EventOutcome:
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What one event says about a tenant's subscription; ``None`` fields say nothing."""
+
+    tenant_id: uuid.UUID | None
+    version: str
+    occurred_at: datetime
+    customer_id: str | None
+    subscription_id: str | None
+    describes_subscription: bool = False
+    plan: str | None = None
+    current_period_end: datetime | None = None
+    status: TenantStatus | None = None
+    past_due_since: datetime | None = None
+    ends_subscription: bool = False
+
+
+def event_version(created: int, event_type: str, event_id: str) -> str:
+    """A key whose string order is the order of the events: zero-padded so it sorts."""
+    return f"{created:012d}.{_RANKS[event_type]}.{event_id}"
+
+
+def _invalid_event(problem: str) -> DomainError:
+    return DomainError(
+        N_("The webhook could not be verified."),
+        [FieldProblem(SIGNATURE_HEADER, "signature", problem)],
+    )
+
+
+def verify_event(policy: BillingPolicy, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event, if Stripe signed it recently with our endpoint's secret; 400 otherwise."""
+    if not signature:
+        raise _invalid_event(N_("The Stripe-Signature header is missing."))
+    try:
+        text = payload.decode("utf-8")
+        stripe.WebhookSignature.verify_header(
+            text, signature, policy.webhook_secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+        event = json.loads(text)
+    except stripe.SignatureVerificationError as exc:
+        logger.warning("Stripe webhook refused: %s", exc.user_message or exc)
+        raise _invalid_event(
+            N_("The signature does not match, or its timestamp is too old.")
+        ) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _invalid_event(N_("The request body is not valid JSON.")) from exc
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int)
+        and isinstance((event.get("data") or {}).get("object"), dict)
+    ):
+        raise _invalid_event(N_("This is not a Stripe event."))
+    return event
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+
+
+def _tenant_id(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _metadata_tenant(obj: dict[str, Any]) -> uuid.UUID | None:
+    return _tenant_id((obj.get("metadata") or {}).get("tenant_id"))
+
+
+def _first_item(subscription: dict[str, Any]) -> dict[str, Any]:
+    items = (subscription.get("items") or {}).get("data") or []
+    return items[0] if items else {}
+
+
+def _subscription_fact(
+    policy: BillingPolicy, event_type: str, base: dict[str, Any], obj: dict[str, Any]
+) -> Fact:
+    item = _first_item(obj)
+    price = (item.get("price") or {}).get("id")
+    plan = policy.plan_for_price(price) if price else None
+    if price and plan is None:
+        logger.warning("subscription %s has a price no plan names: %s", obj.get("id"), price)
+    deleted = event_type == "customer.subscription.deleted"
+    status = TenantStatus.CANCELLED if deleted else _STRIPE_STATUSES.get(obj.get("status", ""))
+    # Since API version 2025-03-31 the period lives on the items; older versions had it on top.
+    period_start = item.get("current_period_start", obj.get("current_period_start"))
+    period_end = item.get("current_period_end", obj.get("current_period_end"))
+    return Fact(
+        **base,
+        describes_subscription=True,
+        plan=plan,
+        current_period_end=_timestamp(period_end),
+        status=status,
+        # The renewal whose payment failed opened the current period.
+        past_due_since=(_timestamp(period_start) or base["occurred_at"])
+        if status is TenantStatus.PAST_DUE
+        else None,
+        ends_subscription=deleted,
+    )
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, uuid.UUID | None]:
+    details = ((invoice.get("parent") or {}).get("subscription_details")) or (
+        invoice.get("subscription_details") or {}
+    )
+    subscription = details.get("subscription") or invoice.get("subscription")
+    if isinstance(subscription, dict):
+        subscription = subscription.get("id")
+    return subscription, _tenant_id((details.get("metadata") or {}).get("tenant_id"))
+
+
+def fact_from_event(policy: BillingPolicy, event: dict[str, Any]) -> Fact | None:
+    """The fact an event states, or ``None`` for kinds of event that do not concern billing."""
+    event_type = event["type"]
+    if event_type not in _RANKS:
+        return None
+    obj = event["data"]["object"]
+    base: dict[str, Any] = {
+        "version": event_version(event["created"], event_type, event["id"]),
+        "occurred_at": _timestamp(event["created"]),
+        "customer_id": obj.get("customer") if isinstance(obj.get("customer"), str) else None,
+    }
+    if event_type == "checkout.session.completed":
+        tenant_id = _tenant_id(obj.get("client_reference_id")) or _metadata_tenant(obj)
+        return Fact(**base, tenant_id=tenant_id, subscription_id=obj.get("subscription"))
+    if event_type.startswith("customer.subscription."):
+        base.update(tenant_id=_metadata_tenant(obj), subscription_id=obj.get("id"))
+        return _subscription_fact(policy, event_type, base, obj)
+    subscription_id, tenant_id = _invoice_subscription(obj)
+    # A trial's first invoice is for nothing; it says nothing about whether the tenant pays.
+    says_nothing = obj.get("amount_due") == 0
+    failed = event_type == "invoice.payment_failed"
+    return Fact(
+        **base,
+        tenant_id=tenant_id,
+        subscription_id=subscription_id,
+        status=None if says_nothing else TenantStatus.PAST_DUE if failed else TenantStatus.ACTIVE,
+        # Every retry of the same invoice names the same start, whatever order they come in.
+        past_due_since=_timestamp(obj.get("created")) if failed else None,
+    )
+
+
+def apply_fact(subscription: Subscription, fact: Fact) -> None:
+    """Fold one fact into the row; commutative for the facts of one tenant (see module doc)."""
+    subscription_wins = fact.describes_subscription and fact.version > (
+        subscription.subscription_version or ""
+    )
+    # A tenant keeps one Stripe customer (checkout reuses it), so every fact names the same one.
+    if fact.customer_id and (subscription.stripe_customer_id is None or subscription_wins):
+        subscription.stripe_customer_id = fact.customer_id
+    if subscription_wins:
+        subscription.stripe_subscription_id = fact.subscription_id
+        subscription.plan = fact.plan
+        subscription.current_period_end = fact.current_period_end
+        subscription.subscription_version = fact.version
+    if fact.status is not None and fact.version > (subscription.status_version or ""):
+        subscription.status = fact.status.value
+        subscription.status_subscription_id = fact.subscription_id
+        subscription.past_due_since = fact.past_due_since
+        subscription.status_version = fact.version
+    ended = list(subscription.ended_subscription_ids or [])
+    if fact.ends_subscription and fact.subscription_id and fact.subscription_id not in ended:
+        subscription.ended_subscription_ids = sorted([*ended, fact.subscription_id])
+    if subscription.last_event_at is None or fact.occurred_at > subscription.last_event_at:
+        subscription.last_event_at = fact.occurred_at
+
+
+async def _claim_event(session: AsyncSession, event: dict[str, Any], outcome: str) -> bool:
+    """Record the event id; ``False`` if it was already recorded. Concurrent deliveries of one
+    event wait on the unique index, and the later one finds it taken."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(StripeEvent)
+        .values(
+            id=new_id(),
+            event_id=event["id"],
+            type=event["type"],
+            outcome=outcome,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def process_webhook(
+    session: AsyncSession,
+    policy: BillingPolicy,
+    payload: bytes,
+    signature: str | None,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Verify, record once and apply one webhook delivery; the outcome, for the log."""
+    if not (policy.enabled and policy.webhook_secret):
+        raise NotFound(BILLING_OFF)
+    event = verify_event(policy, payload, signature)
+    fact = fact_from_event(policy, event)
+    tenant = await session.get(Tenant, fact.tenant_id) if fact and fact.tenant_id else None
+    if fact is None:
+        outcome = EventOutcome.IGNORED
+    elif tenant is None:
+        outcome = EventOutcome.UNKNOWN_CUSTOMER
+    else:
+        outcome = EventOutcome.APPLIED
+    if not await _claim_event(session, event, outcome):
+        logger.info("Stripe event %s already processed", event["id"])
+        return EventOutcome.DUPLICATE
+    if outcome == EventOutcome.UNKNOWN_CUSTOMER:
+        logger.warning(
+            "Stripe event %s (%s) names no tenant of ours (customer %s); recorded, not applied",
+            event["id"],
+            event["type"],
+            fact.customer_id if fact else None,
+        )
+    if fact is not None and tenant is not None:
+        with tenant_scope(tenant.id):
+            await _apply_to_tenant(session, policy, tenant, event, fact, now or utcnow())
+    return outcome
+
+
+async def _apply_to_tenant(
+    session: AsyncSession,
+    policy: BillingPolicy,
+    tenant: Tenant,
+    event: dict[str, Any],
+    fact: Fact,
+    now: datetime,
+) -> None:
+    subscription = await current_subscription(session)
+    if subscription is None:
+        subscription = Subscription(ended_subscription_ids=[])
+        session.add(subscription)
+    apply_fact(subscription, fact)
+    await session.flush()
+    await audit.record(
+        session,
+        action="billing.event_applied",
+        subject_type="tenant",
+        subject_id=tenant.id,
+        payload={
+            "event_id": event["id"],
+            "type": event["type"],
+            "customer_id": subscription.stripe_customer_id,
+            "subscription_id": subscription.stripe_subscription_id,
+            "plan": subscription.plan,
+            "subscription_status": subscription.status,
+            "past_due_since": subscription.past_due_since,
+        },
+    )
+    status = effective_status(tenant, subscription, policy, now)
+    await set_tenant_status(session, tenant, status, reason=event["type"])
+
+
+class _HTTPXClient(stripe.HTTPXClient):
+    """Stripe's httpx adapter passes its already encoded form body as ``data``, which httpx
+    deprecates for raw text; ``content`` sends the same bytes without the warning."""
+
+    def _get_request_args_kwargs(
+        self, method: str, url: str, headers: Any, post_data: Any
+    ) -> list[Any]:
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        kwargs["content"] = kwargs.pop("data") or None
+        return [args, kwargs]
+
+
+@asynccontextmanager
+async def _stripe(policy: BillingPolicy) -> AsyncIterator[stripe.StripeClient]:
+    if not policy.enabled:
+        raise NotFound(BILLING_OFF)
+    http_client = _HTTPXClient(timeout=20)
+    client = stripe.StripeClient(
+        policy.secret_key,
+        base_addresses={"api": policy.api_base} if policy.api_base else {},
+        http_client=http_client,
+        max_network_retries=2,
+    )
+    try:
+        yield client
+    except stripe.StripeError as exc:
+        logger.error("Stripe request failed: %s", exc)
+        raise BillingProviderFailed(
+            N_("The payment provider did not answer as expected. Try again in a moment.")
+        ) from exc
+    finally:
+        await http_client.close_async()
+
+
+async def start_checkout(
+    session: AsyncSession,
+    policy: BillingPolicy,
+    tenant_id: uuid.UUID,
+    plan_name: str,
+    *,
+    actor_id: uuid.UUID | None = None,
+) -> str:
+    """A Checkout Session for ``plan_name``; its URL. The tenant id travels in
+    ``client_reference_id`` and the subscription's metadata, which is how webhooks find it."""
+    if not policy.enabled:
+        raise NotFound(BILLING_OFF)
+    plan = policy.plans.get(plan_name)
+    if plan is None:
+        raise InvalidInput(
+            "plan", "enum", N_("Not one of the plans: %(plans)s."), plans=", ".join(policy.plans)
+        )
+    tenant = await session.get(Tenant, tenant_id)
+    subscription = await current_subscription(session)
+    metadata = {"tenant_id": str(tenant_id), "plan": plan_name}
+    return_to = f"{policy.base_url}/t/{tenant.slug}/" if tenant else policy.base_url
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [{"price": plan.price, "quantity": 1}],
+        "client_reference_id": str(tenant_id),
+        "metadata": metadata,
+        "subscription_data": {"metadata": metadata},
+        "success_url": return_to + "?billing=done",
+        "cancel_url": return_to + "?billing=cancelled",
+    }
+    if subscription is not None and subscription.stripe_customer_id:
+        params["customer"] = subscription.stripe_customer_id
+    async with _stripe(policy) as client:
+        checkout = await client.v1.checkout.sessions.create_async(params)  # type: ignore[arg-type]
+    await audit.record(
+        session,
+        action="billing.checkout_started",
+        subject_type="tenant",
+        subject_id=tenant_id,
+        actor_id=actor_id,
+        payload={"plan": plan_name, "checkout_session": checkout.id},
+    )
+    return str(checkout.url)
+
+
+async def _customer_id(session: AsyncSession) -> str | None:
+    subscription = await current_subscription(session)
+    return subscription.stripe_customer_id if subscription else None
+
+
+async def open_customer_portal(
+    session: AsyncSession, policy: BillingPolicy, tenant_id: uuid.UUID
+) -> str:
+    """A Stripe customer-portal session, where the tenant changes plan, card or cancels."""
+    if not policy.enabled:
+        raise NotFound(BILLING_OFF)
+    customer = await _customer_id(session)
+    if customer is None:
+        raise Conflict("plan", "subscribe_first", N_("Subscribe to a plan first."))
+    tenant = await session.get(Tenant, tenant_id)
+    return_url = f"{policy.base_url}/t/{tenant.slug}/" if tenant else policy.base_url
+    async with _stripe(policy) as client:
+        portal = await client.v1.billing_portal.sessions.create_async(
+            {"customer": customer, "return_url": return_url}
+        )
+    return str(portal.url)
+
+
+async def list_invoices(session: AsyncSession, policy: BillingPolicy) -> list[InvoiceRead]:
+    """The tenant's latest invoices, as Stripe has them."""
+    if not policy.enabled:
+        raise NotFound(BILLING_OFF)
+    customer = await _customer_id(session)
+    if customer is None:
+        return []
+    async with _stripe(policy) as client:
+        page = await client.v1.invoices.list_async({"customer": customer, "limit": INVOICES_SHOWN})
+    return [
+        InvoiceRead(
+            id=invoice.id,
+            number=invoice.get("number"),
+            status=invoice.get("status"),
+            currency=invoice.get("currency", ""),
+            amount_due=invoice.get("amount_due", 0),
+            amount_paid=invoice.get("amount_paid", 0),
+            created=datetime.fromtimestamp(invoice.get("created", 0), UTC),
+            hosted_invoice_url=invoice.get("hosted_invoice_url"),
+            invoice_pdf=invoice.get("invoice_pdf"),
+        )
+        for invoice in page.data
+    ]
+
+
+async def overview(
+    session: AsyncSession,
+    policy: BillingPolicy,
+    tenant_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> BillingRead:
+    """Plan, status (brought up to date with the clock), limits and usage."""
+    status = await refresh_tenant_status(session, policy, tenant_id, now)
+    subscription = await current_subscription(session)
+    plan_name = current_plan(policy, subscription) if policy.enabled else None
+    plan = policy.plans.get(plan_name) if plan_name else None
+    return BillingRead(
+        enabled=policy.enabled,
+        plan=plan_name,
+        status=status.value,
+        current_period_end=subscription.current_period_end if subscription else None,
+        past_due_since=subscription.past_due_since if subscription else None,
+        limits=LimitsRead(
+            max_plants=plan.max_plants if plan else None,
+            max_active_workers=plan.max_active_workers if plan else None,
+        ),
+        usage=UsageRead(plants=await plant_count(session)),
+    )
+
+
+def apply_clock(database: Database, policy: BillingPolicy, now: datetime) -> int:
+    """Store what the clock changed (a trial or grace period that ran out) for every tenant with
+    a clock running, so that the registry is current for tenants nobody is using either.
+    Requests do the same for their own tenant; this job only saves them the update."""
+    if not policy.enabled:
+        return 0
+    running = (TenantStatus.TRIALING.value, TenantStatus.PAST_DUE.value)
+    with database.sync_session() as session:
+        query = select(Tenant.id).where(Tenant.status.in_(running)).order_by(Tenant.id)
+        tenant_ids = list(session.execute(query).scalars())
+    changed = 0
+    for tenant_id in tenant_ids:
+        with tenant_scope(tenant_id), database.sync_session() as session:
+            tenant = session.get(Tenant, tenant_id)
+            subscription = session.execute(select(Subscription)).scalar_one_or_none()
+            if tenant is not None and store_status(
+                session, tenant, effective_status(tenant, subscription, policy, now), reason="clock"
+            ):
+                changed += 1
+            session.commit()
+    return changed
+
+
+@app.task(name="billing.apply_clock")
+def apply_clock_task() -> int:
+    return apply_clock(worker_database(), BillingPolicy.from_settings(worker_settings()), utcnow())

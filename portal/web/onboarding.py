@@ -8,18 +8,22 @@ request's transaction is rolled back first, so nothing half-done is stored.
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
+from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import DomainError, FieldProblem, NotFound
@@ -39,14 +43,18 @@ from onboarding.catalogue import (
     DocumentKind,
     WorkType,
 )
+from onboarding.roster import COLUMNS, MAX_ROSTER_BYTES
+from onboarding.roster import FIELD as ROSTER_FIELD
 from onboarding.schemas import (
     CertificateIn,
     CertificateUpdate,
     ContractorRegistration,
     DocumentIn,
     DocumentUpdate,
+    InvitationIn,
     ItemVerdict,
     ReviewIn,
+    StateChangeIn,
     WorkerIn,
 )
 from onboarding.states import EDITABLE_STATES, ContractorState, ItemState
@@ -64,8 +72,11 @@ _FORM_LIMIT = 500
 _FORM_OVERHEAD = 64 * 1024
 _REQUIRED = N_("This field is required.")
 _INVALID_FORM = N_("Check the highlighted fields.")
+_CONFIRM_BLACKLIST = N_("Tick the box to confirm the blacklisting.")
 _reviewers = requires_roles(Role.EHS_OFFICER, Role.TENANT_ADMIN)
+_tenant_admins = requires_roles(Role.TENANT_ADMIN)
 _contractor_admins = requires_roles(Role.CONTRACTOR_ADMIN)
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXPIRING_WITHIN_DAYS = 30
 
 STATE_LABELS = {
@@ -305,6 +316,35 @@ class ContractorForms:
     name: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
     errors: FormErrors = field(default_factory=FormErrors)
+    report: list[RosterLine] = field(default_factory=list)
+    imported: int | None = None
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    """One problem of a roster, placed by its row and the header of its column."""
+
+    row: int
+    column: str
+    message: str
+
+
+_ROSTER_PLACE = re.compile(r"rows\[(\d+)\]\.(.+)")
+
+
+def _roster_report(exc: DomainError) -> list[RosterLine]:
+    """Row problems go into the report table and leave the error; what is wrong with the file
+    as a whole stays a problem of the file input."""
+    lines: list[RosterLine] = []
+    rest: list[FieldProblem] = []
+    for problem in exc.problems:
+        place = _ROSTER_PLACE.fullmatch(problem.field)
+        if place:
+            lines.append(RosterLine(int(place[1]), place[2], _(problem.message, **problem.params)))
+        else:
+            rest.append(problem)
+    exc.problems = rest
+    return lines
 
 
 async def _contractor_page(
@@ -347,6 +387,7 @@ async def _contractor_page(
             in (ContractorState.DRAFT, ContractorState.CHANGES_REQUESTED),
             "missing_document_kinds": [k for k in DocumentKind if k.value not in present_kinds],
             "certificate_kinds": list(CertificateKind),
+            "roster_columns": COLUMNS,
             "forms": forms or ContractorForms(),
             "no_errors": FormErrors(),
             **_labels(),
@@ -448,6 +489,7 @@ async def _review_page(
     *,
     values: dict[str, Any] | None = None,
     errors: FormErrors | None = None,
+    standing: ContractorForms | None = None,
     status_code: int = 200,
 ) -> Template:
     contractor = await services.get_contractor(session, viewer, contractor_id)
@@ -486,12 +528,66 @@ async def _review_page(
                 for c in certificates
             ],
             "can_decide": contractor.state == ContractorState.SUBMITTED,
+            "can_suspend": contractor.state == ContractorState.APPROVED,
+            "can_reinstate": contractor.state == ContractorState.SUSPENDED,
+            "can_blacklist": contractor.state != ContractorState.BLACKLISTED,
             "values": values or {},
             "errors": errors or FormErrors(),
+            "standing": standing or ContractorForms(),
+            "no_errors": FormErrors(),
             **_labels(),
         },
         status_code=status_code,
     )
+
+
+async def _review_queue_page(
+    session: AsyncSession,
+    viewer: Viewer,
+    principal: Principal,
+    slug: str,
+    *,
+    invitation: ContractorForms | None = None,
+    invitation_link: str | None = None,
+    invitation_expires_at: datetime | None = None,
+    status_code: int = 200,
+) -> Template:
+    queue = await services.review_queue(session, viewer)
+    expiring = await services.expiring_soon(session, viewer, within_days=EXPIRING_WITHIN_DAYS)
+    is_tenant_admin = Role.TENANT_ADMIN in principal.roles
+    settings_row = await services.onboarding_settings(session) if is_tenant_admin else None
+    return Template(
+        template_name="onboarding/review_queue.html",
+        context={
+            "tenant_slug": slug,
+            "queue": queue,
+            "expiring": expiring,
+            "within_days": EXPIRING_WITHIN_DAYS,
+            "invitation": invitation or ContractorForms(),
+            "invitation_link": invitation_link,
+            "invitation_expires_at": invitation_expires_at,
+            "open_registration": settings_row.open_registration if settings_row else None,
+            **_labels(),
+        },
+        status_code=status_code,
+        # The link carries the invitation's only copy of its token: no cache keeps it.
+        headers={"Cache-Control": "no-store"} if invitation_link else None,
+    )
+
+
+def _roster_template() -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "花名册"
+    sheet.append(list(COLUMNS))
+    # ID numbers must be typed as text: Excel rounds an 18-digit number.
+    id_column = COLUMNS.index("身份证号") + 1
+    for row in range(2, 1002):
+        sheet.cell(row=row, column=id_column).number_format = "@"
+    sheet.column_dimensions[get_column_letter(id_column)].width = 22
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
 
 
 def _index_aliases(exc: DomainError, aliases: dict[str, str]) -> None:
@@ -789,26 +885,227 @@ class OnboardingPages(Controller):
             request, db_session, settings, state, slug, data, "submit"
         )
 
+    @get("/t/{slug:str}/contractor/roster-template.xlsx", guards=[_contractor_admins])
+    async def roster_template(
+        self, request: Request[Principal, Any, Any], slug: FromPath[str]
+    ) -> Response[bytes]:
+        _ensure_own_tenant(request.user, slug)
+        return Response(
+            content=_roster_template(),
+            media_type=XLSX_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="roster.xlsx"'},
+        )
+
+    @post(
+        "/t/{slug:str}/contractor/workers/import",
+        guards=[_contractor_admins],
+        request_max_body_size=MAX_ROSTER_BYTES + _FORM_OVERHEAD,
+    )
+    async def import_roster(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        if viewer.contractor_id is None:
+            raise NotFoundException()
+        valid_rows_only = _text(data, "import_valid_rows") == "true"
+        try:
+            upload = _file(data, ROSTER_FIELD)
+            if upload is None:
+                raise DomainError(
+                    _INVALID_FORM, [FieldProblem(ROSTER_FIELD, "required", _REQUIRED)]
+                )
+            content = await upload.read(MAX_ROSTER_BYTES + 1)
+            report = await services.import_workers(
+                db_session,
+                viewer,
+                viewer.contractor_id,
+                content,
+                cipher=field_cipher(settings),
+                import_valid_rows=valid_rows_only,
+            )
+        except DomainError as exc:
+            await db_session.rollback()
+            lines = _roster_report(exc)
+            forms = ContractorForms("roster", {}, FormErrors.of(exc, {ROSTER_FIELD}), report=lines)
+            return await _contractor_page(
+                db_session, state.storage, settings, viewer, slug, forms, exc.status_code
+            )
+        finally:
+            await _close_files(data)
+        if report.skipped:
+            # Rendered rather than redirected so the page can say which rows were left out and
+            # why; the rows that were imported are committed with the request.
+            skipped = [
+                RosterLine(p.row, p.column, _(p.message, **p.params)) for p in report.skipped
+            ]
+            forms = ContractorForms(
+                "roster", {}, FormErrors(), report=skipped, imported=len(report.imported)
+            )
+            return await _contractor_page(db_session, state.storage, settings, viewer, slug, forms)
+        return Redirect(path=f"/t/{slug}/contractor#workers")
+
     @get("/t/{slug:str}/review", guards=[_reviewers])
     async def review_queue(
         self, request: Request[Principal, Any, Any], db_session: DbSession, slug: FromPath[str]
     ) -> Template:
         _ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
-        queue = await services.review_queue(db_session, viewer)
-        expiring = await services.expiring_soon(
-            db_session, viewer, within_days=EXPIRING_WITHIN_DAYS
+        return await _review_queue_page(db_session, viewer, request.user, slug)
+
+    @post("/t/{slug:str}/invitations", guards=[_reviewers])
+    async def invite(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Template:
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        values = _typed_values(data, ("email",))
+        try:
+            _required(data, ("email",))
+            invitation = _convert({"email": values["email"]}, InvitationIn)
+            row, token = await services.create_invitation(
+                db_session, email=invitation.email, actor_id=request.user.user_id
+            )
+        except DomainError as exc:
+            await db_session.rollback()
+            forms = ContractorForms("invitation", values, FormErrors.of(exc, {"email"}))
+            return await _review_queue_page(
+                db_session,
+                viewer,
+                request.user,
+                slug,
+                invitation=forms,
+                status_code=exc.status_code,
+            )
+        link = f"{settings.base_url.rstrip('/')}/t/{slug}/register?invitation={token}"
+        forms = ContractorForms("invitation", {"email": invitation.email})
+        return await _review_queue_page(
+            db_session,
+            viewer,
+            request.user,
+            slug,
+            invitation=forms,
+            invitation_link=link,
+            invitation_expires_at=row.expires_at,
         )
-        return Template(
-            template_name="onboarding/review_queue.html",
-            context={
-                "tenant_slug": slug,
-                "queue": queue,
-                "expiring": expiring,
-                "within_days": EXPIRING_WITHIN_DAYS,
-                **_labels(),
-            },
+
+    @post("/t/{slug:str}/onboarding-settings", guards=[_tenant_admins])
+    async def change_settings(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        slug: FromPath[str],
+        data: MultipartForm,
+    ) -> Redirect:
+        _ensure_own_tenant(request.user, slug)
+        await services.set_open_registration(
+            db_session,
+            allowed=_text(data, "open_registration") == "on",
+            actor_id=request.user.user_id,
         )
+        return Redirect(path=f"/t/{slug}/review#settings")
+
+    @post("/t/{slug:str}/review/{contractor_id:str}/suspend", guards=[_reviewers])
+    async def suspend(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        contractor_id: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._standing(
+            request, db_session, settings, state, slug, contractor_id, data, "suspend"
+        )
+
+    @post("/t/{slug:str}/review/{contractor_id:str}/reinstate", guards=[_reviewers])
+    async def reinstate(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        contractor_id: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._standing(
+            request, db_session, settings, state, slug, contractor_id, data, "reinstate"
+        )
+
+    @post("/t/{slug:str}/review/{contractor_id:str}/blacklist", guards=[_reviewers])
+    async def blacklist(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        state: State,
+        slug: FromPath[str],
+        contractor_id: FromPath[str],
+        data: MultipartForm,
+    ) -> Template | Redirect:
+        return await self._standing(
+            request, db_session, settings, state, slug, contractor_id, data, "blacklist"
+        )
+
+    async def _standing(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: Settings,
+        state: State,
+        slug: str,
+        contractor_id: str,
+        data: dict[str, Any],
+        action: str,
+    ) -> Template | Redirect:
+        """Suspend, reinstate or blacklist a company, with its reason; the state machine in the
+        service decides which of these the company's state allows."""
+        _ensure_own_tenant(request.user, slug)
+        viewer = await viewer_for(db_session, request.user)
+        parsed_id = _page_id(contractor_id)
+        change = {
+            "suspend": services.suspend_contractor,
+            "reinstate": services.reinstate_contractor,
+            "blacklist": services.blacklist_contractor,
+        }[action]
+        values = _typed_values(data, ("reason",))
+        try:
+            _required(data, ("reason",))
+            if action == "blacklist" and _text(data, "confirm") != "yes":
+                # Blacklisting cannot be undone from here: a slip of the finger must not do it.
+                raise DomainError(
+                    _INVALID_FORM, [FieldProblem("confirm", "required", _CONFIRM_BLACKLIST)]
+                )
+            reason = _convert({"reason": values["reason"]}, StateChangeIn).reason
+            await change(db_session, viewer, parsed_id, reason=reason)
+        except DomainError as exc:
+            await db_session.rollback()
+            standing = ContractorForms(action, values, FormErrors.of(exc, {"reason", "confirm"}))
+            return await _review_page(
+                db_session,
+                state.storage,
+                settings,
+                viewer,
+                slug,
+                parsed_id,
+                standing=standing,
+                status_code=exc.status_code,
+            )
+        return Redirect(path=f"/t/{slug}/review/{parsed_id}#standing")
 
     @get("/t/{slug:str}/review/{contractor_id:str}", guards=[_reviewers])
     async def review_form(

@@ -8,6 +8,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import openpyxl
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -200,4 +201,59 @@ def test_contractor_corrects_an_expired_certificate(
         page.locator("#certificates [data-testid=certificate]").filter(has_text="已过期")
     ).to_have_count(0)
     expect(page.locator("#certificates .badge", has_text="待审核")).to_have_count(1)
+    phone.close()
+
+
+def _roster(rows: list[list[str]]) -> dict[str, object]:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["姓名", "身份证号", "手机号", "工种"])
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return {
+        "name": "roster.xlsx",
+        "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "buffer": buffer.getvalue(),
+    }
+
+
+def test_contractor_imports_a_roster_on_a_phone(browser: Browser, demo_server: DemoServer) -> None:
+    admin = demo_server.login("contractor_admin", email_prefix="lin.xiaodong")
+    phone = _new_context(browser, PHONE)
+    page = phone.new_page()
+    _sign_in(page, demo_server, admin["email"], admin["password"])
+    page.get_by_role("link", name="我的企业").click()
+    good_body = "33020619910304" + "157"
+    bad_body = "33020619920405" + "268"
+    bad_id = bad_body + ("1" if id_check_char(bad_body) != "1" else "2")
+    roster = _roster(
+        [
+            ["周卫东", good_body + id_check_char(good_body), "13811112222", "架子工"],
+            ["吴建", bad_id, "13811113333", "起重工"],
+        ]
+    )
+    section = page.locator("#roster")
+    section.locator("summary").click()
+    expect(section.get_by_role("link", name="下载模板")).to_have_attribute(
+        "href", f"/t/{TENANT}/contractor/roster-template.xlsx"
+    )
+    section.locator("input[name=file]").set_input_files(roster)
+    section.get_by_role("button", name="导入人员", exact=True).click()
+
+    # Nothing is imported; the report names the row and the column in Chinese.
+    report = page.get_by_test_id("roster-report")
+    expect(report.locator("tbody tr")).to_have_count(1)
+    expect(report.locator("tbody tr")).to_contain_text("3")
+    expect(report.locator("tbody tr")).to_contain_text("身份证号")
+    expect(page.locator("#workers [data-testid=worker]").filter(has_text="周卫东")).to_have_count(0)
+
+    # The browser does not keep the file across pages: the same file is chosen again.
+    page.locator("#roster input[name=file]").set_input_files(roster)
+    page.locator("#roster").get_by_role("button", name="仅导入无误的行", exact=True).click()
+    expect(page.get_by_test_id("roster-imported")).to_contain_text("1")
+    expect(page.get_by_test_id("roster-report").locator("tbody tr")).to_contain_text("身份证号")
+    expect(page.locator("#workers [data-testid=worker]").filter(has_text="周卫东")).to_have_count(1)
+    expect(page.locator("#workers [data-testid=worker]").filter(has_text="吴建")).to_have_count(0)
     phone.close()

@@ -1,13 +1,16 @@
 """The admission pages over HTTP: registration by invitation, refused forms that keep what was
-typed and store nothing, and who may open the review pages."""
+typed and store nothing, who may open the review pages, roster imports, suspension and
+blacklisting, invitations and the registration setting."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import openpyxl
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -16,11 +19,18 @@ from infra.db import Database
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
 from onboarding import services as onboarding
-from onboarding.models import Contractor
+from onboarding.models import Contractor, ContractorInvitation, OnboardingSettings, Worker
 from onboarding.validators import uscc_check_char
 from portal.app import create_app
 from tenants.models import Role
-from tests.factories import SeededTenant, SeededUser, TenantFactory
+from tests.factories import SeededTenant, SeededUser, TenantFactory, audit_actions, count_rows
+from tests.onboarding_factories import (
+    Company,
+    OnboardingFactory,
+    host_viewer,
+    make_id_number,
+    roster_xlsx,
+)
 
 CSRF_FIELD = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 USCC_BODY = "91330206MA2XY7K31"
@@ -172,3 +182,259 @@ async def test_review_pages_are_for_reviewers_only(
         assert (await officer.get(f"/t/{tenant.slug}/review/not-an-id")).status_code == 404
         dashboard = await officer.get(f"/t/{tenant.slug}/")
         assert f'href="/t/{tenant.slug}/review"' in dashboard.text
+
+
+# --- roster imports, standing, invitations -----------------------------------------------------
+
+HOSTS = ((Role.EHS_OFFICER, None), (Role.TENANT_ADMIN, None))
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _admin_of(company: Company) -> SeededUser:
+    return SeededUser(
+        company.admin.user_id,
+        company.admin_email,
+        company.admin_password,
+        Role.CONTRACTOR_ADMIN,
+        None,
+    )
+
+
+async def _admitted(
+    database: Database, settings: Settings, factory: TenantFactory
+) -> tuple[SeededTenant, Company]:
+    tenant = await factory.create(database, plants=("P1",), users=HOSTS)
+    company = await OnboardingFactory(database, settings).admitted(tenant, host_viewer(tenant))
+    return tenant, company
+
+
+async def _workers(database: Database, tenant: SeededTenant) -> int:
+    return (await count_rows(database, tenant.id, Worker))["workers"]
+
+
+async def _state(database: Database, tenant: SeededTenant, contractor_id: uuid.UUID) -> str:
+    async with database.session() as session:
+        with tenant_scope(tenant.id):
+            contractor = await session.get(Contractor, contractor_id)
+            assert contractor is not None
+            return contractor.state
+
+
+async def test_roster_import_reports_every_bad_row_then_imports_the_valid_ones(
+    client: AsyncTestClient[Any],
+    sqlite_db: Database,
+    sqlite_settings: Settings,
+    factory: TenantFactory,
+) -> None:
+    tenant, company = await _admitted(sqlite_db, sqlite_settings, factory)
+    await _sign_in(client, tenant, _admin_of(company))
+    base = f"/t/{tenant.slug}/contractor"
+    csrf = await _csrf(client, base)
+    page = (await client.get(base)).text
+    assert 'accept=".xlsx' in page
+    assert f'href="{base}/roster-template.xlsx"' in page
+
+    template = await client.get(f"{base}/roster-template.xlsx")
+    assert template.status_code == 200
+    assert template.headers["content-type"].startswith(XLSX)
+    sheet = openpyxl.load_workbook(io.BytesIO(template.content)).active
+    assert [cell.value for cell in sheet[1]] == ["姓名", "身份证号", "手机号", "工种"]
+
+    before = await _workers(sqlite_db, tenant)
+    good = roster_xlsx(
+        [
+            ["李雷", make_id_number(), "13800138001", "电工"],
+            ["韩梅梅", make_id_number(), "13800138002", "焊工"],
+        ]
+    )
+    imported = await client.post(
+        f"{base}/workers/import",
+        data={"_csrf_token": csrf},
+        files={"file": ("roster.xlsx", good, XLSX)},
+    )
+    assert imported.status_code in (302, 303), imported.text
+    assert imported.headers["location"] == f"{base}#workers"
+    assert await _workers(sqlite_db, tenant) == before + 2
+
+    # One good row and one with an ID number whose check character is wrong.
+    wrong_id = make_id_number()
+    wrong_id = wrong_id[:-1] + ("0" if wrong_id[-1] != "0" else "1")
+    mixed = roster_xlsx(
+        [
+            ["王芳", make_id_number(), "13800138003", "架子工"],
+            ["赵强", wrong_id, "13800138004", "起重工"],
+        ]
+    )
+    refused = await client.post(
+        f"{base}/workers/import",
+        data={"_csrf_token": csrf},
+        files={"file": ("roster.xlsx", mixed, XLSX)},
+    )
+    assert refused.status_code == 422, refused.text
+    report = refused.text.split('data-testid="roster-report"', 1)[1].split("</table>", 1)[0]
+    assert "<td>3</td><td>身份证号</td>" in report
+    assert "校验" in report  # the rule's message, in the user's language
+    assert wrong_id not in refused.text
+    assert 'name="import_valid_rows" value="true"' in refused.text
+    assert await _workers(sqlite_db, tenant) == before + 2
+
+    valid_only = await client.post(
+        f"{base}/workers/import",
+        data={"_csrf_token": csrf, "import_valid_rows": "true"},
+        files={"file": ("roster.xlsx", mixed, XLSX)},
+    )
+    assert valid_only.status_code == 200, valid_only.text
+    assert 'data-testid="roster-imported"' in valid_only.text
+    assert "<td>3</td><td>身份证号</td>" in valid_only.text
+    assert 'name="import_valid_rows"' not in valid_only.text
+    assert await _workers(sqlite_db, tenant) == before + 3
+    assert "王芳" in (await client.get(base)).text
+
+
+async def test_suspension_and_blacklisting_need_a_reason_and_a_confirmation(
+    client: AsyncTestClient[Any],
+    sqlite_db: Database,
+    sqlite_settings: Settings,
+    factory: TenantFactory,
+) -> None:
+    tenant, company = await _admitted(sqlite_db, sqlite_settings, factory)
+    await _sign_in(client, tenant, tenant.user(Role.EHS_OFFICER))
+    page = f"/t/{tenant.slug}/review/{company.contractor_id}"
+    csrf = await _csrf(client, page)
+    assert 'data-testid="standing-suspend"' in (await client.get(page)).text
+
+    # The form is refused without its CSRF token, and nothing changes.
+    forged = await client.post(f"{page}/suspend", data={"reason": "x"}, files=NO_FILE)
+    assert forged.status_code == 403
+    no_reason = await client.post(
+        f"{page}/suspend", data={"_csrf_token": csrf, "reason": " "}, files=NO_FILE
+    )
+    assert no_reason.status_code in (400, 422), no_reason.text
+    assert 'data-field="reason"' in no_reason.text
+    assert await _state(sqlite_db, tenant, company.contractor_id) == "approved"
+
+    suspended = await client.post(
+        f"{page}/suspend",
+        data={"_csrf_token": csrf, "reason": "动火作业未按规定监护"},
+        files=NO_FILE,
+    )
+    assert suspended.status_code in (302, 303), suspended.text
+    shown = (await client.get(page)).text
+    assert 'data-state="suspended"' in shown
+    assert "动火作业未按规定监护" in shown
+    assert 'data-testid="standing-reinstate"' in shown
+    assert "contractor.suspended" in await audit_actions(sqlite_db, tenant.id, "contractor.")
+
+    unconfirmed = await client.post(
+        f"{page}/blacklist",
+        data={"_csrf_token": csrf, "reason": "伪造资质证书"},
+        files=NO_FILE,
+    )
+    assert unconfirmed.status_code in (400, 422), unconfirmed.text
+    assert 'data-field="confirm"' in unconfirmed.text
+    assert "伪造资质证书" in unconfirmed.text
+    assert await _state(sqlite_db, tenant, company.contractor_id) == "suspended"
+
+    blacklisted = await client.post(
+        f"{page}/blacklist",
+        data={"_csrf_token": csrf, "reason": "伪造资质证书", "confirm": "yes"},
+        files=NO_FILE,
+    )
+    assert blacklisted.status_code in (302, 303), blacklisted.text
+    assert await _state(sqlite_db, tenant, company.contractor_id) == "blacklisted"
+    assert (await audit_actions(sqlite_db, tenant.id, "contractor."))[-1] == (
+        "contractor.blacklisted"
+    )
+    assert 'data-testid="standing"' not in (await client.get(page)).text
+
+
+async def test_an_invitation_link_is_shown_once_and_registers_the_company(
+    client: AsyncTestClient[Any], sqlite_db: Database, factory: TenantFactory
+) -> None:
+    tenant = await factory.create(sqlite_db, plants=("P1",), users=HOSTS)
+    await _sign_in(client, tenant, tenant.user(Role.EHS_OFFICER))
+    queue = f"/t/{tenant.slug}/review"
+    csrf = await _csrf(client, queue)
+    assert 'data-testid="settings"' not in (await client.get(queue)).text
+
+    bad = await client.post(
+        f"/t/{tenant.slug}/invitations",
+        data={"_csrf_token": csrf, "email": "not-an-address"},
+        files=NO_FILE,
+    )
+    assert bad.status_code in (400, 422), bad.text
+    assert 'data-field="email"' in bad.text
+    assert 'data-testid="invitation-link"' not in bad.text
+
+    created = await client.post(
+        f"/t/{tenant.slug}/invitations",
+        data={"_csrf_token": csrf, "email": "zhang.hua@ceshi.example"},
+        files=NO_FILE,
+    )
+    assert created.status_code == 200, created.text
+    assert created.headers["cache-control"] == "no-store"
+    match = re.search(rf"/t/{tenant.slug}/register\?invitation=([\w-]+)", created.text)
+    assert match is not None, created.text
+    token = match.group(1)
+    assert token not in (await client.get(queue)).text
+
+    async with AsyncTestClient(app=client.app) as visitor:
+        visitor.follow_redirects = False
+        register = f"/t/{tenant.slug}/register?invitation={token}"
+        form_csrf = await _csrf(visitor, register)
+        assert f'value="{token}"' in (await visitor.get(register)).text
+        registered = await visitor.post(
+            f"/t/{tenant.slug}/register",
+            data=_registration(form_csrf, invitation_token=token),
+            files=NO_FILE,
+        )
+        assert registered.status_code in (302, 303), registered.text
+    assert await _contractors(sqlite_db, tenant) == 1
+
+
+async def test_only_tenant_admins_open_registration(
+    client: AsyncTestClient[Any], sqlite_db: Database, factory: TenantFactory
+) -> None:
+    tenant = await factory.create(sqlite_db, plants=("P1",), users=HOSTS)
+    await _sign_in(client, tenant, tenant.user(Role.TENANT_ADMIN))
+    queue = f"/t/{tenant.slug}/review"
+    csrf = await _csrf(client, queue)
+    page = (await client.get(queue)).text
+    assert 'data-testid="settings"' in page
+    assert 'name="open_registration" value="on" checked' not in page
+
+    changed = await client.post(
+        f"/t/{tenant.slug}/onboarding-settings",
+        data={"_csrf_token": csrf, "open_registration": "on"},
+        files=NO_FILE,
+    )
+    assert changed.status_code in (302, 303), changed.text
+    assert 'name="open_registration" value="on" checked' in (await client.get(queue)).text
+    assert "onboarding_settings.changed" in await audit_actions(sqlite_db, tenant.id)
+
+
+async def test_contractor_users_cannot_use_the_ehs_forms(
+    client: AsyncTestClient[Any],
+    sqlite_db: Database,
+    sqlite_settings: Settings,
+    factory: TenantFactory,
+) -> None:
+    tenant, company = await _admitted(sqlite_db, sqlite_settings, factory)
+    await _sign_in(client, tenant, _admin_of(company))
+    csrf = await _csrf(client, f"/t/{tenant.slug}/contractor")
+    before = await count_rows(sqlite_db, tenant.id, ContractorInvitation, OnboardingSettings)
+    forms = [
+        (f"/t/{tenant.slug}/review/{company.contractor_id}/{action}", {"reason": "自行处理"})
+        for action in ("suspend", "reinstate", "blacklist")
+    ]
+    forms += [
+        (f"/t/{tenant.slug}/invitations", {"email": "other@ceshi.example"}),
+        (f"/t/{tenant.slug}/onboarding-settings", {"open_registration": "on"}),
+    ]
+    for path, data in forms:
+        response = await client.post(path, data={"_csrf_token": csrf, **data}, files=NO_FILE)
+        assert response.status_code in (403, 404), (path, response.status_code)
+    assert await _state(sqlite_db, tenant, company.contractor_id) == "approved"
+    assert (
+        await count_rows(sqlite_db, tenant.id, ContractorInvitation, OnboardingSettings) == before
+    )

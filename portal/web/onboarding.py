@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -49,6 +50,7 @@ from onboarding.schemas import (
     CertificateIn,
     CertificateUpdate,
     ContractorRegistration,
+    ContractorUpdate,
     DocumentIn,
     DocumentUpdate,
     InvitationIn,
@@ -56,8 +58,9 @@ from onboarding.schemas import (
     ReviewIn,
     StateChangeIn,
     WorkerIn,
+    WorkerUpdate,
 )
-from onboarding.states import EDITABLE_STATES, ContractorState, ItemState
+from onboarding.states import EDITABLE_STATES, PROFILE_EDITABLE_STATES, ContractorState, ItemState
 from portal.dependencies import AppSettings, DbSession
 from portal.errors import problem_from_validation_message
 from portal.guards import requires_roles
@@ -227,29 +230,22 @@ def _labels() -> dict[str, Any]:
 
 # --- registration ----------------------------------------------------------------------------
 
-REGISTRATION_FIELDS = (
+PROFILE_FIELDS = (
     "name",
     "uscc",
     "legal_representative",
     "contact_name",
     "contact_phone",
     "address",
+)
+REGISTRATION_FIELDS = (
+    *PROFILE_FIELDS,
     "admin_name",
     "admin_email",
     "admin_phone",
     "invitation_token",
 )
-_REGISTRATION_REQUIRED = (
-    "name",
-    "uscc",
-    "legal_representative",
-    "contact_name",
-    "contact_phone",
-    "address",
-    "admin_name",
-    "admin_email",
-    "admin_password",
-)
+_REGISTRATION_REQUIRED = (*PROFILE_FIELDS, "admin_name", "admin_email", "admin_password")
 _REGISTRATION_KNOWN = {*REGISTRATION_FIELDS, "admin_password", "work_types"}
 
 
@@ -275,10 +271,23 @@ def _registration_page(
     )
 
 
-def _registration(slug: str, data: dict[str, Any]) -> ContractorRegistration:
-    _required(data, _REGISTRATION_REQUIRED)
+def _profile(data: dict[str, Any], required: tuple[str, ...] = PROFILE_FIELDS) -> dict[str, Any]:
+    """The company's details as typed, on the registration and the profile forms."""
+    _required(data, required)
     if not _texts(data, "work_types"):
         raise DomainError(_INVALID_FORM, [FieldProblem("work_types", "required", _REQUIRED)])
+    return {
+        **{name: _text(data, name) for name in PROFILE_FIELDS},
+        "work_types": _texts(data, "work_types"),
+    }
+
+
+def _profile_values(data: dict[str, Any]) -> dict[str, Any]:
+    return {**_typed_values(data, PROFILE_FIELDS), "work_types": _texts(data, "work_types")}
+
+
+def _registration(slug: str, data: dict[str, Any]) -> ContractorRegistration:
+    profile = _profile(data, _REGISTRATION_REQUIRED)
     admin: dict[str, Any] = {
         "name": _text(data, "admin_name"),
         "email": _text(data, "admin_email"),
@@ -286,17 +295,7 @@ def _registration(slug: str, data: dict[str, Any]) -> ContractorRegistration:
     }
     if _text(data, "admin_phone"):
         admin["phone"] = _text(data, "admin_phone")
-    payload: dict[str, Any] = {
-        "tenant": slug,
-        "name": _text(data, "name"),
-        "uscc": _text(data, "uscc"),
-        "legal_representative": _text(data, "legal_representative"),
-        "contact_name": _text(data, "contact_name"),
-        "contact_phone": _text(data, "contact_phone"),
-        "address": _text(data, "address"),
-        "work_types": _texts(data, "work_types"),
-        "admin": admin,
-    }
+    payload: dict[str, Any] = {"tenant": slug, **profile, "admin": admin}
     if _text(data, "invitation_token"):
         payload["invitation_token"] = _text(data, "invitation_token")
     return _convert(payload, ContractorRegistration)
@@ -306,6 +305,8 @@ def _registration(slug: str, data: dict[str, Any]) -> ContractorRegistration:
 
 DOCUMENT_FIELDS = ("kind", "number", "issuer", "valid_from", "valid_until")
 WORKER_FIELDS = ("name", "id_number", "phone", "trade")
+# The ID number identifies the person: a wrong one means adding the worker again.
+WORKER_FIX_FIELDS = ("name", "phone", "trade")
 CERTIFICATE_FIELDS = ("worker_id", "kind", "number", "issuing_authority", "issued_on", "expires_on")
 
 
@@ -383,8 +384,10 @@ async def _contractor_page(
                 for c in certificates
             ],
             "editable": contractor.state in EDITABLE_STATES,
+            "profile_editable": contractor.state in PROFILE_EDITABLE_STATES,
             "can_submit": contractor.state
             in (ContractorState.DRAFT, ContractorState.CHANGES_REQUESTED),
+            "work_types": list(WorkType),
             "missing_document_kinds": [k for k in DocumentKind if k.value not in present_kinds],
             "certificate_kinds": list(CertificateKind),
             "roster_columns": COLUMNS,
@@ -415,13 +418,23 @@ def _document_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> Documen
     return _convert(payload, DocumentUpdate)
 
 
-def _certificate_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> CertificateUpdate:
-    fields = CERTIFICATE_FIELDS[2:]
+def _with_file(
+    data: dict[str, Any],
+    fields: tuple[str, ...],
+    file_field: str,
+    file_id: uuid.UUID | None,
+    schema: type[Any],
+) -> Any:
+    """All fields required, and the uploaded file's id only when one was sent."""
     _required(data, fields)
     payload: dict[str, Any] = {name: _text(data, name) for name in fields}
-    if scan_id is not None:
-        payload["scan_id"] = str(scan_id)
-    return _convert(payload, CertificateUpdate)
+    if file_id is not None:
+        payload[file_field] = str(file_id)
+    return _convert(payload, schema)
+
+
+def _certificate_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> CertificateUpdate:
+    return _with_file(data, CERTIFICATE_FIELDS[2:], "scan_id", scan_id, CertificateUpdate)
 
 
 def _certificate_in(data: dict[str, Any], scan_id: uuid.UUID | None) -> CertificateIn:
@@ -432,11 +445,11 @@ def _certificate_in(data: dict[str, Any], scan_id: uuid.UUID | None) -> Certific
 
 
 def _worker_in(data: dict[str, Any], photo_id: uuid.UUID | None) -> WorkerIn:
-    _required(data, WORKER_FIELDS)
-    payload: dict[str, Any] = {name: _text(data, name) for name in WORKER_FIELDS}
-    if photo_id is not None:
-        payload["photo_id"] = str(photo_id)
-    return _convert(payload, WorkerIn)
+    return _with_file(data, WORKER_FIELDS, "photo_id", photo_id, WorkerIn)
+
+
+def _worker_update(data: dict[str, Any], photo_id: uuid.UUID | None) -> WorkerUpdate:
+    return _with_file(data, WORKER_FIX_FIELDS, "photo_id", photo_id, WorkerUpdate)
 
 
 # --- review ----------------------------------------------------------------------------------
@@ -602,6 +615,44 @@ def _index_aliases(exc: DomainError, aliases: dict[str, str]) -> None:
 
 # --- routes ----------------------------------------------------------------------------------
 
+# The collection in a correction's address, and the form it names.
+_FIX_FORMS = {
+    "documents": "document_fix",
+    "workers": "worker_fix",
+    "certificates": "certificate_fix",
+}
+
+
+@dataclass(frozen=True)
+class _Fix:
+    """A correction form: its fields, its optional new file and the service that stores it."""
+
+    fields: tuple[str, ...]
+    file_field: str
+    file_kind: str
+    parse: Callable[[dict[str, Any], uuid.UUID | None], Any]
+    update: Callable[..., Awaitable[Any]]
+
+
+_FIXES = {
+    "document_fix": _Fix(
+        DOCUMENT_FIELDS, "scan", "company_document", _document_update, services.update_document
+    ),
+    "worker_fix": _Fix(WORKER_FIX_FIELDS, "photo", "photo", _worker_update, services.update_worker),
+    "certificate_fix": _Fix(
+        CERTIFICATE_FIELDS,
+        "scan",
+        "certificate_scan",
+        _certificate_update,
+        services.update_certificate,
+    ),
+}
+
+
+def _path_segments(request: Request[Any, Any, Any]) -> list[str]:
+    """One handler serves a few fixed addresses; which one was asked for names the form."""
+    return request.url.path.rstrip("/").split("/")
+
 
 class OnboardingPages(Controller):
     include_in_schema = False
@@ -631,8 +682,7 @@ class OnboardingPages(Controller):
         data: MultipartForm,
     ) -> Template | Redirect:
         tenant = _tenant_of(request, slug)
-        values: dict[str, Any] = _typed_values(data, REGISTRATION_FIELDS)
-        values["work_types"] = _texts(data, "work_types")
+        values = {**_typed_values(data, REGISTRATION_FIELDS), **_profile_values(data)}
         try:
             registration = await services.register_contractor(db_session, _registration(slug, data))
         except DomainError as exc:
@@ -714,6 +764,14 @@ class OnboardingPages(Controller):
                 await services.add_document(
                     db_session, viewer, viewer.contractor_id, _document_in(data, scan_id)
                 )
+            elif form == "profile":
+                fields = PROFILE_FIELDS
+                await services.update_contractor(
+                    db_session,
+                    viewer,
+                    viewer.contractor_id,
+                    _convert(_profile(data), ContractorUpdate),
+                )
             elif form == "worker":
                 fields = WORKER_FIELDS
                 photo_id = await upload("photo", "photo")
@@ -732,36 +790,23 @@ class OnboardingPages(Controller):
                 await services.add_certificate(
                     db_session, viewer, viewer.contractor_id, _certificate_in(data, scan_id)
                 )
-            elif form == "document_fix" and item_id is not None:
-                fields = DOCUMENT_FIELDS
-                scan_id = await upload("scan", "company_document")
-                await services.update_document(
-                    db_session,
-                    viewer,
-                    viewer.contractor_id,
-                    item_id,
-                    _document_update(data, scan_id),
-                )
-            elif form == "certificate_fix" and item_id is not None:
-                fields = CERTIFICATE_FIELDS
-                scan_id = await upload("scan", "certificate_scan")
-                await services.update_certificate(
-                    db_session,
-                    viewer,
-                    viewer.contractor_id,
-                    item_id,
-                    _certificate_update(data, scan_id),
+            elif form in _FIXES and item_id is not None:
+                fix = _FIXES[form]
+                fields = fix.fields
+                file_id = await upload(fix.file_field, fix.file_kind)
+                await fix.update(
+                    db_session, viewer, viewer.contractor_id, item_id, fix.parse(data, file_id)
                 )
             else:
                 fields = ()
                 await services.submit_contractor(db_session, viewer, viewer.contractor_id)
         except DomainError as exc:
             await _undo(db_session, storage, stored)
-            known = {*fields, "scan", "photo"}
+            known = {*fields, "scan", "photo", "work_types"}
             aliases = {"scan_id": "scan", "photo_id": "photo", "file": "scan"}
             forms = ContractorForms(
                 f"fix_{item_id.hex}" if item_id is not None else form,
-                _typed_values(data, fields),
+                _profile_values(data) if form == "profile" else _typed_values(data, fields),
                 FormErrors.of(exc, known, aliases),
             )
             return await _contractor_page(
@@ -769,7 +814,7 @@ class OnboardingPages(Controller):
             )
         finally:
             await _close_files(data)
-        anchor = form.removesuffix("_fix") + "s" if form != "submit" else "company"
+        anchor = "company" if form in ("submit", "profile") else form.removesuffix("_fix") + "s"
         return Redirect(path=f"/t/{slug}/contractor#{anchor}")
 
     @post(
@@ -827,62 +872,41 @@ class OnboardingPages(Controller):
         )
 
     @post(
-        "/t/{slug:str}/contractor/documents/{document_id:str}",
+        ["/t/{slug:str}/contractor/submit", "/t/{slug:str}/contractor/profile"],
         guards=[_contractor_admins],
-        request_max_body_size=MAX_UPLOAD_BYTES + _FORM_OVERHEAD,
     )
-    async def fix_document(
+    async def company_action(
         self,
         request: Request[Principal, Any, Any],
         db_session: DbSession,
         settings: AppSettings,
         state: State,
         slug: FromPath[str],
-        document_id: FromPath[str],
         data: MultipartForm,
     ) -> Template | Redirect:
-        return await self._contractor_form(
-            request, db_session, settings, state, slug, data, "document_fix", _page_id(document_id)
-        )
+        """Submit the company for review, or change its details."""
+        action = _path_segments(request)[-1]
+        return await self._contractor_form(request, db_session, settings, state, slug, data, action)
 
     @post(
-        "/t/{slug:str}/contractor/certificates/{certificate_id:str}",
+        [f"/t/{{slug:str}}/contractor/{collection}/{{item_id:str}}" for collection in _FIX_FORMS],
         guards=[_contractor_admins],
         request_max_body_size=MAX_UPLOAD_BYTES + _FORM_OVERHEAD,
     )
-    async def fix_certificate(
+    async def fix_item(
         self,
         request: Request[Principal, Any, Any],
         db_session: DbSession,
         settings: AppSettings,
         state: State,
         slug: FromPath[str],
-        certificate_id: FromPath[str],
+        item_id: FromPath[str],
         data: MultipartForm,
     ) -> Template | Redirect:
+        """Correct a rejected or expired document, certificate or worker."""
+        form = _FIX_FORMS[_path_segments(request)[-2]]
         return await self._contractor_form(
-            request,
-            db_session,
-            settings,
-            state,
-            slug,
-            data,
-            "certificate_fix",
-            _page_id(certificate_id),
-        )
-
-    @post("/t/{slug:str}/contractor/submit", guards=[_contractor_admins])
-    async def submit(
-        self,
-        request: Request[Principal, Any, Any],
-        db_session: DbSession,
-        settings: AppSettings,
-        state: State,
-        slug: FromPath[str],
-        data: MultipartForm,
-    ) -> Template | Redirect:
-        return await self._contractor_form(
-            request, db_session, settings, state, slug, data, "submit"
+            request, db_session, settings, state, slug, data, form, _page_id(item_id)
         )
 
     @get("/t/{slug:str}/contractor/roster-template.xlsx", guards=[_contractor_admins])

@@ -8,11 +8,12 @@ import io
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import openpyxl
 import pytest
 from litestar.testing import AsyncTestClient
+from PIL import Image
 from sqlalchemy import func, select
 
 from infra.db import Database
@@ -20,6 +21,7 @@ from infra.settings import Settings
 from infra.tenancy import tenant_scope
 from onboarding import services as onboarding
 from onboarding.models import Contractor, ContractorInvitation, OnboardingSettings, Worker
+from onboarding.schemas import ItemVerdict, ReviewIn
 from onboarding.validators import uscc_check_char
 from portal.app import create_app
 from tenants.models import Role
@@ -32,12 +34,19 @@ from tests.onboarding_factories import (
     roster_xlsx,
 )
 
+Row = TypeVar("Row")
 CSRF_FIELD = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 USCC_BODY = "91330206MA2XY7K31"
 USCC = USCC_BODY + uscc_check_char(USCC_BODY)
 # Browsers send these forms as multipart (they may carry files); an empty file part makes the
 # test client do the same.
 NO_FILE = {"unused": ("", b"", "application/octet-stream")}
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "teal").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -71,6 +80,14 @@ def _registration(csrf: str, **overrides: Any) -> dict[str, Any]:
     }
     form.update(overrides)
     return form
+
+
+def _assert_refused(response: Any, field: str, *kept: str) -> None:
+    """Refused with the problem next to ``field``, and the typed values in the form again."""
+    assert response.status_code == 422, response.text
+    assert f'data-field="{field}"' in response.text
+    for value in kept:
+        assert f'value="{value}"' in response.text
 
 
 async def _contractors(database: Database, tenant: SeededTenant) -> int:
@@ -116,9 +133,7 @@ async def test_registration_by_invitation_signs_the_admin_in(
         data=_registration(csrf, invitation_token=token, admin_email="someone.else@ceshi.example"),
         files=NO_FILE,
     )
-    assert refused.status_code == 422, refused.text
-    assert 'data-field="admin_email"' in refused.text
-    assert 'value="宁波测试安装有限公司"' in refused.text
+    _assert_refused(refused, "admin_email", "宁波测试安装有限公司")
     assert 'value="hot_work" checked' in refused.text
     assert "a-long-enough-password" not in refused.text
     assert await _contractors(sqlite_db, tenant) == 0
@@ -212,12 +227,18 @@ async def _workers(database: Database, tenant: SeededTenant) -> int:
     return (await count_rows(database, tenant.id, Worker))["workers"]
 
 
-async def _state(database: Database, tenant: SeededTenant, contractor_id: uuid.UUID) -> str:
+async def _row(
+    database: Database, tenant: SeededTenant, model: type[Row], row_id: uuid.UUID
+) -> Row:
     async with database.session() as session:
         with tenant_scope(tenant.id):
-            contractor = await session.get(Contractor, contractor_id)
-            assert contractor is not None
-            return contractor.state
+            row = await session.get(model, row_id)
+            assert row is not None
+            return row
+
+
+async def _state(database: Database, tenant: SeededTenant, contractor_id: uuid.UUID) -> str:
+    return (await _row(database, tenant, Contractor, contractor_id)).state
 
 
 async def test_roster_import_reports_every_bad_row_then_imports_the_valid_ones(
@@ -438,3 +459,184 @@ async def test_contractor_users_cannot_use_the_ehs_forms(
     assert (
         await count_rows(sqlite_db, tenant.id, ContractorInvitation, OnboardingSettings) == before
     )
+
+
+# --- fixing the company's details and a rejected worker ----------------------------------------
+
+
+async def _review(database: Database, company: Company, review: ReviewIn) -> None:
+    async with database.session() as session:
+        with tenant_scope(company.tenant.id):
+            await onboarding.review_contractor(
+                session, host_viewer(company.tenant), company.contractor_id, review
+            )
+        await session.commit()
+
+
+@pytest.fixture
+async def sent_back(
+    client: AsyncTestClient[Any],
+    sqlite_db: Database,
+    sqlite_settings: Settings,
+    factory: TenantFactory,
+) -> tuple[SeededTenant, Company]:
+    """A submitted company sent back by EHS, with its one worker rejected; its administrator
+    is signed in on ``client``."""
+    database = sqlite_db
+    tenant = await factory.create(database, plants=("P1",), users=HOSTS)
+    companies = OnboardingFactory(database, sqlite_settings)
+    company = await companies.register(tenant)
+    await companies.add_documents(company)
+    await companies.add_worker(company, "张三")
+    await companies.add_certificate(company, "张三")
+    await companies.submit(company)
+    await _review(
+        database,
+        company,
+        ReviewIn(
+            decision="request_changes",
+            reason="请更正工人信息",
+            documents=[
+                ItemVerdict(id=item, verdict="verified") for item in company.documents.values()
+            ],
+            workers=[
+                ItemVerdict(id=company.workers["张三"], verdict="rejected", reason="姓名有误")
+            ],
+            certificates=[
+                ItemVerdict(id=item, verdict="verified") for item in company.certificates.values()
+            ],
+        ),
+    )
+    await _sign_in(client, tenant, _admin_of(company))
+    return tenant, company
+
+
+def _profile(csrf: str, **overrides: Any) -> dict[str, Any]:
+    """The registration form without its administrator account: the company's details."""
+    form = _registration(csrf, **overrides)
+    return {key: value for key, value in form.items() if not key.startswith("admin_")}
+
+
+async def test_company_details_are_edited_only_before_admission(
+    client: AsyncTestClient[Any], sqlite_db: Database, sent_back: tuple[SeededTenant, Company]
+) -> None:
+    tenant, company = sent_back
+    base = f"/t/{tenant.slug}/contractor"
+    before = await _row(sqlite_db, tenant, Contractor, company.contractor_id)
+    page = await client.get(base)
+    assert f'action="{base}/profile"' in page.text
+    assert f'value="{before.uscc}"' in page.text
+    assert 'value="height" checked' in page.text
+    csrf = await _csrf(client, base)
+
+    # A wrong check character: the error next to the field, what was typed kept, nothing stored.
+    typo = before.uscc[:-1] + ("1" if before.uscc[-1] != "1" else "2")
+    bad = await client.post(
+        f"{base}/profile",
+        data=_profile(csrf, uscc=typo, name="宁波更正后有限公司"),
+        files=NO_FILE,
+    )
+    _assert_refused(bad, "uscc", typo, "宁波更正后有限公司")
+    assert (await _row(sqlite_db, tenant, Contractor, company.contractor_id)).name == before.name
+
+    # Without the token the form is refused.
+    forged = await client.post(
+        f"{base}/profile", data=_profile("", uscc=before.uscc), files=NO_FILE
+    )
+    assert forged.status_code == 403
+    assert (await _row(sqlite_db, tenant, Contractor, company.contractor_id)).name == before.name
+
+    saved = await client.post(
+        f"{base}/profile",
+        data=_profile(csrf, uscc=before.uscc, name="宁波更正后有限公司", work_types=["hot_work"]),
+        files=NO_FILE,
+    )
+    assert saved.status_code in (302, 303), saved.text
+    assert saved.headers["location"] == f"{base}#company"
+    after = await _row(sqlite_db, tenant, Contractor, company.contractor_id)
+    assert after.name == "宁波更正后有限公司"
+    assert after.work_types == ["hot_work"]
+    assert after.uscc == before.uscc
+
+    # Once admitted, the details are EHS's record: no form, and a forged post changes nothing.
+    worker_fixed = await client.post(
+        f"{base}/workers/{company.workers['张三']}",
+        data={"_csrf_token": csrf, "name": "张叁", "phone": "13900139000", "trade": "电焊工"},
+        files=NO_FILE,
+    )
+    assert worker_fixed.status_code in (302, 303), worker_fixed.text
+    submitted = await client.post(f"{base}/submit", data={"_csrf_token": csrf}, files=NO_FILE)
+    assert submitted.status_code in (302, 303), submitted.text
+    await _review(
+        sqlite_db,
+        company,
+        ReviewIn(
+            decision="approve",
+            workers=[ItemVerdict(id=company.workers["张三"], verdict="verified")],
+        ),
+    )
+    assert f'action="{base}/profile"' not in (await client.get(base)).text
+    refused = await client.post(
+        f"{base}/profile",
+        data=_profile(csrf, uscc=before.uscc, name="录取后改名有限公司"),
+        files=NO_FILE,
+    )
+    assert refused.status_code == 409, refused.text
+    assert 'class="error"' in refused.text
+    assert (
+        await _row(sqlite_db, tenant, Contractor, company.contractor_id)
+    ).name == "宁波更正后有限公司"
+
+
+async def test_a_rejected_worker_is_fixed_and_the_company_resubmits(
+    client: AsyncTestClient[Any],
+    sqlite_db: Database,
+    sqlite_settings: Settings,
+    sent_back: tuple[SeededTenant, Company],
+) -> None:
+    tenant, company = sent_back
+    worker_id = company.workers["张三"]
+    base = f"/t/{tenant.slug}/contractor"
+    page = (await client.get(base)).text
+    form = page.split('data-testid="worker-fix"', 1)[1].split("</details>", 1)[0]
+    assert f'action="{base}/workers/{worker_id}"' in form
+    assert 'name="id_number"' not in form
+    assert 'value="张三"' in form
+    assert page.index("姓名有误") < page.index('data-testid="worker-fix"')
+    csrf = await _csrf(client, base)
+    fix = {"_csrf_token": csrf, "name": "张叁", "phone": "13900139001", "trade": "电焊工"}
+
+    forged = await client.post(f"{base}/workers/{worker_id}", data={**fix, "_csrf_token": ""})
+    assert forged.status_code == 403
+    missing = await client.post(
+        f"{base}/workers/{worker_id}", data={**fix, "trade": ""}, files=NO_FILE
+    )
+    assert missing.status_code == 400, missing.text
+    assert 'data-field="trade"' in missing.text
+    assert 'value="张叁"' in missing.text
+    assert (await _row(sqlite_db, tenant, Worker, worker_id)).state == "rejected"
+
+    # Another company's worker is no page of this one.
+    other = await OnboardingFactory(sqlite_db, sqlite_settings).register(tenant)
+    stranger = await OnboardingFactory(sqlite_db, sqlite_settings).add_worker(other, "李四")
+    foreign = await client.post(f"{base}/workers/{stranger}", data=fix, files=NO_FILE)
+    assert foreign.status_code == 404
+    assert (await _row(sqlite_db, tenant, Worker, stranger)).name == "李四"
+    assert (await client.post(f"{base}/workers/not-an-id", data=fix)).status_code == 404
+
+    photo = ("photo.png", _png(), "image/png")
+    fixed = await client.post(f"{base}/workers/{worker_id}", data=fix, files={"photo": photo})
+    assert fixed.status_code in (302, 303), fixed.text
+    assert fixed.headers["location"] == f"{base}#workers"
+    worker = await _row(sqlite_db, tenant, Worker, worker_id)
+    assert (worker.state, worker.name, worker.phone, worker.reason) == (
+        "pending",
+        "张叁",
+        "13900139001",
+        None,
+    )
+    assert worker.photo_id is not None
+
+    submitted = await client.post(f"{base}/submit", data={"_csrf_token": csrf}, files=NO_FILE)
+    assert submitted.status_code in (302, 303), submitted.text
+    assert await _state(sqlite_db, tenant, company.contractor_id) == "submitted"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar.config.app import AppConfig
@@ -78,7 +79,20 @@ def _jinja_environment() -> Environment:
     environment.filters["local_time"] = lambda value, fmt="%Y-%m-%d %H:%M": (
         value.strftime(fmt) if isinstance(value, datetime) else ""
     )
+    environment.filters["in_zone"] = _in_zone
     return environment
+
+
+# Lists that span plants (the review queue, invitations) show China Standard Time, the zone of
+# every plant the product serves today; a single plant's pages use that plant's own zone.
+GROUP_TIMEZONE = "Asia/Shanghai"
+
+
+def _in_zone(value: object, zone: str = GROUP_TIMEZONE) -> object:
+    """Stored UTC instants, shown on a plant's clock."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(ZoneInfo(zone))
+    return value
 
 
 def _stores(settings: Settings) -> dict[str, Store]:

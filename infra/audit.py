@@ -19,12 +19,10 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import JSON, String, UniqueConstraint, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from infra.db import new_id, utcnow
+from infra.db import dialect_insert, new_id, utcnow
 from infra.tenancy import TenantOwned, current_tenant_id
 
 GENESIS_HASH = "0" * 64
@@ -92,9 +90,8 @@ def chain_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
 
 
 def _lock_head(session: Session, tenant_id: uuid.UUID) -> AuditChainHead:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(AuditChainHead)
+        dialect_insert(session, AuditChainHead)
         .values(id=new_id(), tenant_id=tenant_id, last_seq=0, last_hash=GENESIS_HASH)
         .on_conflict_do_nothing(index_elements=["tenant_id"])
     )

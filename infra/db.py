@@ -15,6 +15,10 @@ from typing import Any
 
 import uuid_utils
 from sqlalchemy import DateTime, MetaData, Uuid, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -43,6 +47,14 @@ def new_id() -> uuid.UUID:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def dialect_insert(session: Session | AsyncSession, model: type[Any]) -> PgInsert | SqliteInsert:
+    """An INSERT of the session's dialect, so callers can use ``on_conflict_do_nothing`` (both
+    databases spell it the same way, through different constructs)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(model)
+    return sqlite_insert(model)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -33,21 +33,22 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    Uuid,
-    column,
     select,
-    table,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from infra import audit
-from infra.db import new_id, utcnow
+from infra.db import dialect_insert, new_id, utcnow
 from infra.errors import Conflict, NotFound
 from infra.i18n import N_
-from infra.tasks import app, tenant_task, worker_database, worker_settings
+from infra.tasks import (
+    app,
+    registered_tenant_ids,
+    tenant_task,
+    worker_database,
+    worker_settings,
+)
 from infra.tenancy import TenantOwned, current_tenant_id, tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 
 MAX_ERROR_LENGTH = 2000
 
 # The tenant registry lives in tenants/, above infra; the relay needs only its ids.
-_tenants = table("tenants", column("id", Uuid()))
 
 
 class OutboxStatus(enum.StrEnum):
@@ -116,10 +116,9 @@ def enqueue(session: Session, *, topic: str, payload: Mapping[str, Any], key: st
     ``key`` makes enqueueing idempotent: a key already queued for this tenant returns the message
     queued first and adds nothing.
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
     session.execute(
-        insert(OutboxMessage)
+        dialect_insert(session, OutboxMessage)
         .values(
             id=new_id(),
             tenant_id=current_tenant_id(),
@@ -210,7 +209,7 @@ def relay_outbox() -> int:
     """Publish every tenant's due messages, tenant by tenant; how many went out."""
     database = worker_database()
     with database.sync_session() as session:
-        tenant_ids = list(session.execute(select(_tenants.c.id).order_by(_tenants.c.id)).scalars())
+        tenant_ids = registered_tenant_ids(session)
     total = 0
     for tenant_id in tenant_ids:
         with tenant_scope(tenant_id), database.sync_session() as session:

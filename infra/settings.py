@@ -8,35 +8,36 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 _PREFIX = "PORTAL_"
+_T = TypeVar("_T")
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(_PREFIX + name, default)
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_parsed(name: str, default: _T, parse: Callable[[str], _T], expected: str) -> _T:
     raw = os.environ.get(_PREFIX + name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise ValueError(f"{_PREFIX}{name} must be an integer, got {raw!r}") from exc
+        raise ValueError(f"{_PREFIX}{name} must be {expected}, got {raw!r}") from exc
+
+
+def _env_int(name: str, default: int) -> int:
+    return _env_parsed(name, default, int, "an integer")
 
 
 def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(_PREFIX + name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{_PREFIX}{name} must be a number, got {raw!r}") from exc
+    return _env_parsed(name, default, float, "a number")
 
 
 def _env_bool(name: str, default: bool) -> bool:

@@ -26,12 +26,10 @@ from typing import Any
 from celery import Celery, Task
 from celery.beat import PersistentScheduler, Service
 from celery.utils.nodenames import anon_nodename
-from sqlalchemy import String, UniqueConstraint
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import String, UniqueConstraint, Uuid, column, select, table
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from infra.db import Database, new_id, utcnow
+from infra.db import Database, dialect_insert, new_id, utcnow
 from infra.settings import Settings, get_settings
 from infra.tenancy import TenantOwned, current_tenant_id, tenant_scope
 
@@ -123,10 +121,9 @@ def record_effect(session: Session, *, key: str, task: str) -> bool:
     concurrent run with the same key waits on the unique index until the first commits, then
     finds the key taken; if the first rolls back, the second goes ahead.
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
     inserted = session.execute(
-        insert(TaskEffect)
+        dialect_insert(session, TaskEffect)
         .values(
             id=new_id(),
             tenant_id=current_tenant_id(),
@@ -167,6 +164,18 @@ def _run_tasks_with(settings: Settings | None) -> None:
         _process_database[1].sync_engine.dispose()
     _embedded_settings = settings
     _process_database = None
+
+
+# The tenant registry, named as a table because infra sits below the package that maps it.
+_tenant_registry = table("tenants", column("id", Uuid()))
+
+
+def registered_tenant_ids(session: Session) -> list[uuid.UUID]:
+    """Every tenant, for a job that works tenant by tenant: the registry is the one table that
+    is not tenant-owned, so the application role may list it without a tenant in scope."""
+    return list(
+        session.execute(select(_tenant_registry.c.id).order_by(_tenant_registry.c.id)).scalars()
+    )
 
 
 class TenantTaskArgumentError(ValueError):

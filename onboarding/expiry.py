@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from infra.i18n import N_, gettext, locale_scope
@@ -111,9 +111,9 @@ def _remind(
     return 1
 
 
-def _watch_documents(session: Session, today: date, report: ExpiryReport) -> None:
-    horizon = today + timedelta(days=max(REMINDER_DAYS))
-    rows = session.execute(
+def documents_expiring_by(horizon: date) -> Select[tuple[ContractorDocument, Contractor]]:
+    """Watched company documents ending on or before ``horizon``, with their company."""
+    return (
         select(ContractorDocument, Contractor)
         .join(Contractor, Contractor.id == ContractorDocument.contractor_id)
         .where(
@@ -122,7 +122,29 @@ def _watch_documents(session: Session, today: date, report: ExpiryReport) -> Non
             ContractorDocument.state.in_(WATCHED_STATES),
             Contractor.state.not_in(UNWATCHED_CONTRACTORS),
         )
-        .order_by(ContractorDocument.valid_until, ContractorDocument.id)
+    )
+
+
+def certificates_expiring_by(horizon: date) -> Select[tuple[Certificate, Worker, Contractor]]:
+    """Watched certificates ending on or before ``horizon``, with their worker and company."""
+    return (
+        select(Certificate, Worker, Contractor)
+        .join(Worker, Worker.id == Certificate.worker_id)
+        .join(Contractor, Contractor.id == Worker.contractor_id)
+        .where(
+            Certificate.expires_on <= horizon,
+            Certificate.state.in_(WATCHED_STATES),
+            Contractor.state.not_in(UNWATCHED_CONTRACTORS),
+        )
+    )
+
+
+def _watch_documents(session: Session, today: date, report: ExpiryReport) -> None:
+    horizon = today + timedelta(days=max(REMINDER_DAYS))
+    rows = session.execute(
+        documents_expiring_by(horizon).order_by(
+            ContractorDocument.valid_until, ContractorDocument.id
+        )
     ).all()
     for document, contractor in rows:
         assert document.valid_until is not None
@@ -187,15 +209,7 @@ def _expire_document(
 def _watch_certificates(session: Session, today: date, report: ExpiryReport) -> None:
     horizon = today + timedelta(days=max(REMINDER_DAYS))
     rows = session.execute(
-        select(Certificate, Worker, Contractor)
-        .join(Worker, Worker.id == Certificate.worker_id)
-        .join(Contractor, Contractor.id == Worker.contractor_id)
-        .where(
-            Certificate.expires_on <= horizon,
-            Certificate.state.in_(WATCHED_STATES),
-            Contractor.state.not_in(UNWATCHED_CONTRACTORS),
-        )
-        .order_by(Certificate.expires_on, Certificate.id)
+        certificates_expiring_by(horizon).order_by(Certificate.expires_on, Certificate.id)
     ).all()
     for certificate, worker, contractor in rows:
         days_left = (certificate.expires_on - today).days

@@ -46,7 +46,7 @@ from onboarding.changes import (
     notify_decision,
 )
 from onboarding.clock import plant_date, plant_today
-from onboarding.expiry import UNWATCHED_CONTRACTORS, WATCHED_STATES
+from onboarding.expiry import certificates_expiring_by, documents_expiring_by
 from onboarding.models import (
     Certificate,
     Contractor,
@@ -362,6 +362,14 @@ def _given(data: Any, *names: str) -> dict[str, Any]:
     return {name: getattr(data, name) for name in names if getattr(data, name) is not UNSET}
 
 
+def _apply_changes(record: object, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set the fields whose value differs; the ones that did change, for the ledger."""
+    changed = {name: value for name, value in changes.items() if getattr(record, name) != value}
+    for name, value in changed.items():
+        setattr(record, name, value)
+    return changed
+
+
 async def update_contractor(
     session: AsyncSession, viewer: Viewer, contractor_id: uuid.UUID, data: ContractorUpdate
 ) -> Contractor:
@@ -384,11 +392,9 @@ async def update_contractor(
         await _ensure_uscc_free(session, changes["uscc"], other_than=contractor.id)
     if "work_types" in changes:
         changes["work_types"] = _work_types(changes["work_types"])
-    changes = {name: value for name, value in changes.items() if getattr(contractor, name) != value}
+    changes = _apply_changes(contractor, changes)
     if not changes:
         return contractor
-    for name, value in changes.items():
-        setattr(contractor, name, value)
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -608,11 +614,9 @@ async def update_document(
             field_name="scan_id",
             contractor_id=contractor.id,
         )
-    changes = {name: value for name, value in changes.items() if getattr(document, name) != value}
+    changes = _apply_changes(document, changes)
     if not changes:
         return document
-    for name, value in changes.items():
-        setattr(document, name, value)
     previous = _revise(document)
     await session.flush()
     await _ledger(
@@ -791,11 +795,9 @@ async def update_worker(
             field_name="photo_id",
             contractor_id=contractor.id,
         )
-    changes = {name: value for name, value in changes.items() if getattr(worker, name) != value}
+    changes = _apply_changes(worker, changes)
     if not changes:
         return worker
-    for name, value in changes.items():
-        setattr(worker, name, value)
     previous = _revise(worker) if _IDENTIFYING & changes.keys() else worker.state
     await session.flush()
     await _ledger(
@@ -1015,13 +1017,9 @@ async def update_certificate(
             field_name="scan_id",
             contractor_id=contractor.id,
         )
-    changes = {
-        name: value for name, value in changes.items() if getattr(certificate, name) != value
-    }
+    changes = _apply_changes(certificate, changes)
     if not changes:
         return certificate
-    for name, value in changes.items():
-        setattr(certificate, name, value)
     previous = _revise(certificate)
     try:
         await session.flush()
@@ -1251,26 +1249,8 @@ async def expiring_soon(
     left out, as the watch leaves them."""
     today = today or plant_today()
     horizon = today + timedelta(days=within_days)
-    document_query = (
-        select(ContractorDocument, Contractor)
-        .join(Contractor, Contractor.id == ContractorDocument.contractor_id)
-        .where(
-            ContractorDocument.valid_until.is_not(None),
-            ContractorDocument.valid_until <= horizon,
-            ContractorDocument.state.in_(WATCHED_STATES),
-            Contractor.state.not_in(UNWATCHED_CONTRACTORS),
-        )
-    )
-    certificate_query = (
-        select(Certificate, Worker, Contractor)
-        .join(Worker, Worker.id == Certificate.worker_id)
-        .join(Contractor, Contractor.id == Worker.contractor_id)
-        .where(
-            Certificate.expires_on <= horizon,
-            Certificate.state.in_(WATCHED_STATES),
-            Contractor.state.not_in(UNWATCHED_CONTRACTORS),
-        )
-    )
+    document_query = documents_expiring_by(horizon)
+    certificate_query = certificates_expiring_by(horizon)
     if not viewer.is_host:
         if viewer.contractor_id is None:
             return []

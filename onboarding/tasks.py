@@ -11,13 +11,18 @@ from sqlalchemy.orm import Session
 
 from infra import audit
 from infra.field_encryption import field_cipher
-from infra.tasks import app, tenant_task, worker_database, worker_settings
+from infra.tasks import (
+    app,
+    registered_tenant_ids,
+    tenant_task,
+    worker_database,
+    worker_settings,
+)
 from infra.tenancy import current_tenant_id
 from onboarding.clock import plant_today
 from onboarding.expiry import EXPIRY_TASK, watch_expiry
 from onboarding.models import Worker
 from onboarding.services import id_number_context
-from tenants.models import Tenant
 
 
 @tenant_task(EXPIRY_TASK)
@@ -34,7 +39,7 @@ def expiry_fan_out() -> int:
     tenant-owned; each watch then runs inside its own tenant's scope, as row-level security
     requires of the application role."""
     with worker_database().sync_session() as session:
-        tenant_ids = list(session.execute(select(Tenant.id).order_by(Tenant.id)).scalars())
+        tenant_ids = registered_tenant_ids(session)
     for tenant_id in tenant_ids:
         expiry_watch.apply_async(kwargs={"tenant_id": str(tenant_id)})
     return len(tenant_ids)

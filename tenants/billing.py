@@ -24,12 +24,10 @@ from typing import Any
 
 import stripe
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import audit
-from infra.db import Database, new_id, utcnow
+from infra.db import Database, dialect_insert, new_id, utcnow
 from infra.errors import Conflict, DomainError, FieldProblem, InvalidInput, NotFound
 from infra.i18n import N_
 from infra.tasks import app, worker_database, worker_settings
@@ -259,10 +257,8 @@ def apply_fact(subscription: Subscription, fact: Fact) -> None:
 async def _claim_event(session: AsyncSession, event: dict[str, Any], outcome: str) -> bool:
     """Record the event id; ``False`` if it was already recorded. Concurrent deliveries of one
     event wait on the unique index, and the later one finds it taken."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     result = await session.execute(
-        insert(StripeEvent)
+        dialect_insert(session, StripeEvent)
         .values(
             id=new_id(),
             event_id=event["id"],

@@ -11,10 +11,15 @@ from typing import Any
 
 @dataclass
 class FieldProblem:
+    """What is wrong and where. ``clause`` names the standard's clause a rule comes from (GB
+    30871 §…), ``subject`` the person or item it concerns, when there is one."""
+
     field: str
     rule: str
     message: str
     params: dict[str, Any] = field(default_factory=dict)
+    clause: str | None = None
+    subject: str | None = None
 
 
 class DomainError(Exception):
@@ -26,18 +31,37 @@ class DomainError(Exception):
         self.problems = problems or []
 
 
-class InvalidInput(DomainError):
+class FieldError(DomainError):
+    """One problem with one field: the rule it breaks, and where a standard states that rule,
+    its clause and the person or item concerned."""
+
+    def __init__(
+        self,
+        field_name: str,
+        rule: str,
+        message: str,
+        *,
+        clause: str | None = None,
+        subject: str | None = None,
+        **params: Any,
+    ) -> None:
+        problem = FieldProblem(field_name, rule, message, params, clause=clause, subject=subject)
+        super().__init__(message, [problem])
+
+
+class InvalidInput(FieldError):
     status_code = 422
 
-    def __init__(self, field_name: str, rule: str, message: str, **params: Any) -> None:
-        super().__init__(message, [FieldProblem(field_name, rule, message, params)])
+
+class RulesBroken(DomainError):
+    """A request that breaks one or more rules at once, each named with its clause: a gate
+    answers every failure together, so the applicant can fix them in one go."""
+
+    status_code = 422
 
 
-class Conflict(DomainError):
+class Conflict(FieldError):
     status_code = 409
-
-    def __init__(self, field_name: str, rule: str, message: str, **params: Any) -> None:
-        super().__init__(message, [FieldProblem(field_name, rule, message, params)])
 
 
 class NotFound(DomainError):

@@ -26,9 +26,6 @@ from infra.settings import Settings
 
 VERIFY_PURPOSE = "verify"
 VERIFICATION_PATH = "/v/"
-# A printed record is scanned for as long as it is archived (GB 30871 keeps permits for at least
-# a year, training records are kept longer), so the link outlives any session-like expiry.
-VERIFICATION_TOKEN_MAX_AGE_SECONDS = 10 * 365 * 24 * 3600
 # Medium error correction survives a creased or smudged printout without growing the code much.
 ERROR_CORRECTION = ERROR_CORRECT_M
 # The four-module quiet zone the QR standard requires, so the code scans on any background.
@@ -48,7 +45,10 @@ class VerificationRef:
 def verification_url(settings: Settings, ref: VerificationRef) -> str:
     if not ref.subject_type:
         raise ValueError("subject_type must not be empty")
-    token = TokenSigner(settings.secret_key).sign(
+    # A printed record is scanned for as long as it is archived (GB 30871 keeps permits for at
+    # least a year, training records longer), so the link never expires; and the same record
+    # always prints the same link, so a rendered document can be cached by its inputs.
+    token = TokenSigner(settings.secret_key).sign_lasting(
         [ref.tenant_id.hex, ref.subject_type, ref.subject_id.hex, ref.version],
         purpose=VERIFY_PURPOSE,
     )
@@ -56,9 +56,7 @@ def verification_url(settings: Settings, ref: VerificationRef) -> str:
 
 
 def read_verification_token(settings: Settings, token: str) -> VerificationRef:
-    payload = TokenSigner(settings.secret_key).unsign(
-        token, purpose=VERIFY_PURPOSE, max_age_seconds=VERIFICATION_TOKEN_MAX_AGE_SECONDS
-    )
+    payload = TokenSigner(settings.secret_key).unsign_lasting(token, purpose=VERIFY_PURPOSE)
     # A valid signature over an unexpected shape means the signing key signed something else.
     match payload:
         case [str(tenant_hex), str(subject_type), str(subject_hex), int(version)] if (

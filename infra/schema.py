@@ -16,6 +16,9 @@ MODEL_MODULES = (
     "infra.outbox",
     "tenants.models",
     "onboarding.models",
+    "training.models",
+    "geofence.models",
+    "permits.models",
 )
 
 

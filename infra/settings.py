@@ -91,6 +91,7 @@ class Settings:
     billing_plans: str
     billing_grace_days: int
     trial_days: int
+    demo_permits: str
     debug: bool
 
     @property
@@ -156,6 +157,7 @@ class Settings:
             billing_plans=_env("BILLING_PLANS", "{}"),
             billing_grace_days=_env_int("BILLING_GRACE_DAYS", 14),
             trial_days=_env_int("TRIAL_DAYS", 30),
+            demo_permits=_env("DEMO_PERMITS", "full"),
             debug=_env_bool("DEBUG", False),
         )
 

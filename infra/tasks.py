@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
+from celery._state import _set_task_join_will_block
 from celery.beat import PersistentScheduler, Service
 from celery.utils.nodenames import anon_nodename
 from sqlalchemy import String, UniqueConstraint, Uuid, column, select, table
@@ -37,7 +38,14 @@ EMBEDDED_BROKER = "memory://"
 
 # Modules that define tasks or outbox handlers; every worker imports them at start. Named as
 # strings because infra sits below the packages it lists.
-TASK_MODULES = ("infra.outbox", "tenants.notifications", "tenants.billing", "onboarding.tasks")
+TASK_MODULES = (
+    "infra.outbox",
+    "tenants.notifications",
+    "tenants.billing",
+    "onboarding.tasks",
+    "training.tasks",
+    "permits.tasks",
+)
 
 
 def periodic_jobs(settings: Settings) -> dict[str, tuple[str, float]]:
@@ -47,6 +55,10 @@ def periodic_jobs(settings: Settings) -> dict[str, tuple[str, float]]:
         # Hourly, so the day's expiries happen within an hour of midnight on the plant's clock;
         # the watch is idempotent, and the day's later passes find nothing new to do.
         "onboarding-expiry-watch": ("onboarding.expiry_fan_out", 3600.0),
+        # Hourly for the same reason: reminders before an induction lapses, each sent once.
+        "training-lapse-watch": ("training.lapse_fan_out", 3600.0),
+        # Late approval steps go up a level, and permits past their window lapse, within minutes.
+        "permits-watch": ("permits.watch_fan_out", 300.0),
         # Requests apply the billing clock to their own tenant; this keeps idle tenants current.
         "billing-clock": ("billing.apply_clock", 3600.0),
     }
@@ -178,6 +190,16 @@ def registered_tenant_ids(session: Session) -> list[uuid.UUID]:
     )
 
 
+def send_to_every_tenant(task: Task) -> int:
+    """Send a tenant task once per tenant, each to run inside its own tenant's scope, as
+    row-level security requires of the application role. Returns how many were sent."""
+    with worker_database().sync_session() as session:
+        tenant_ids = registered_tenant_ids(session)
+    for tenant_id in tenant_ids:
+        task.apply_async(kwargs={"tenant_id": str(tenant_id)})
+    return len(tenant_ids)
+
+
 class TenantTaskArgumentError(ValueError):
     """A tenant task was sent or received without ``tenant_id=<UUID string>``."""
 
@@ -275,6 +297,11 @@ class EmbeddedWorker:
         for thread in self._threads:
             thread.join(timeout)
         _run_tasks_with(None)
+        # Starting the pool marked the whole process as one where waiting on a task's result
+        # would block its worker; with the worker gone that is no longer true, and left set it
+        # refuses every later ``result.get()`` in this process (Celery's own test worker resets
+        # it the same way).
+        _set_task_join_will_block(False)
 
 
 def start_embedded_worker(settings: Settings) -> EmbeddedWorker | None:

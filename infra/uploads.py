@@ -440,7 +440,7 @@ async def get_stored_object(session: AsyncSession, object_id: uuid.UUID) -> Stor
 
 
 async def _verify_stored_object(
-    session: AsyncSession, object_id: uuid.UUID, _version: int
+    session: AsyncSession, _storage: ObjectStorage, object_id: uuid.UUID, _version: int
 ) -> Verdict | None:
     """A stored file is valid while it is kept; the facts let the holder of a printout compare
     the content hash with their copy."""

@@ -20,6 +20,7 @@ from infra.i18n import N_
 from infra.qr import VerificationRef, read_verification_token
 from infra.security import InvalidSignedToken
 from infra.settings import Settings
+from infra.storage import ObjectStorage
 from infra.tenancy import tenant_scope
 
 
@@ -55,30 +56,33 @@ class Verdict:
 
 INVALID = Verdict(VerificationStatus.INVALID)
 
-Verifier = Callable[[AsyncSession, uuid.UUID, int], Awaitable[Verdict | None]]
+Verifier = Callable[[AsyncSession, ObjectStorage, uuid.UUID, int], Awaitable[Verdict | None]]
 _verifiers: dict[str, Verifier] = {}
 
 
 def register_verifier(subject_type: str, verifier: Verifier) -> None:
-    """``verifier(session, subject_id, printed_version)`` runs in the record's tenant scope and
-    answers ``None`` when there is no such record (or it was revoked)."""
+    """``verifier(session, storage, subject_id, printed_version)`` runs in the record's tenant
+    scope and answers ``None`` when there is no such record (or it was revoked). The storage lets
+    a verifier re-hash the stored files a record binds, such as a signature image."""
     if subject_type in _verifiers and _verifiers[subject_type] is not verifier:
         raise ValueError(f"a verifier for {subject_type!r} is already registered")
     _verifiers[subject_type] = verifier
 
 
-async def verify_token(session: AsyncSession, settings: Settings, token: str) -> Verdict:
+async def verify_token(
+    session: AsyncSession, storage: ObjectStorage, settings: Settings, token: str
+) -> Verdict:
     try:
         ref = read_verification_token(settings, token)
     except InvalidSignedToken:
         return INVALID
-    return await verify(session, ref)
+    return await verify(session, storage, ref)
 
 
-async def verify(session: AsyncSession, ref: VerificationRef) -> Verdict:
+async def verify(session: AsyncSession, storage: ObjectStorage, ref: VerificationRef) -> Verdict:
     verifier = _verifiers.get(ref.subject_type)
     if verifier is None:
         return INVALID
     with tenant_scope(ref.tenant_id):
-        verdict = await verifier(session, ref.subject_id, ref.version)
+        verdict = await verifier(session, storage, ref.subject_id, ref.version)
     return verdict or INVALID

@@ -88,13 +88,17 @@ class ContractorDocument(TenantOwned):
 class Worker(TenantOwned):
     """A contractor's worker. The ID number is stored only encrypted (``id_number_encrypted``,
     see :mod:`infra.field_encryption`), with a keyed digest for lookups and the masked form for
-    display; the date of birth is read from the number when it is entered."""
+    display; the date of birth is read from the number when it is entered. ``user_id`` is the
+    worker's own login, when the company gave them one: what they sign on their phone is theirs.
+    """
 
     __tablename__ = "workers"
     __table_args__ = (
         tenant_foreign_key(("contractor_id",), "contractors", ondelete="CASCADE"),
         tenant_foreign_key(("photo_id",), "stored_objects"),
+        tenant_foreign_key(("user_id",), "users", ondelete="SET NULL"),
         UniqueConstraint("tenant_id", "contractor_id", "id_number_digest"),
+        UniqueConstraint("tenant_id", "user_id"),
         CheckConstraint(_enum_check("state", ItemState), name="state"),
         Index("ix_workers_id_number_digest", "tenant_id", "id_number_digest"),
     )
@@ -110,6 +114,7 @@ class Worker(TenantOwned):
     trade: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=ItemState.PENDING.value)
     reason: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[uuid.UUID | None]
 
 
 class Certificate(TenantOwned):

@@ -38,9 +38,11 @@ class ContractorAdminIn(Input, kw_only=True):
 
 
 class ContractorUserIn(ContractorAdminIn, kw_only=True):
-    """Another account of the company; a worker's own login has the worker role."""
+    """Another account of the company; a worker's own login has the worker role and names the
+    worker it belongs to."""
 
     role: Literal["contractor_admin", "contractor_worker"] = "contractor_worker"
+    worker_id: uuid.UUID | None = None
 
 
 class ContractorRegistration(Input, kw_only=True):

@@ -465,6 +465,7 @@ async def add_contractor_user(
     """Another account of the company, made by its administrator: a second administrator, or a
     worker's own login for inductions and check-ins on their phone."""
     contractor = await _editable(session, viewer, contractor_id)
+    worker = await _worker_for_account(session, contractor.id, data)
     user = await _add_member(
         session,
         contractor.id,
@@ -473,15 +474,47 @@ async def add_contractor_user(
         field_prefix="",
         actor_id=viewer.user_id,
     )
+    if worker is not None:
+        worker.user_id = user.id
+        await session.flush()
     await _ledger(
         session,
         "contractor.user_added",
         "contractor",
         contractor.id,
         viewer,
-        {"user_id": user.id, "role": data.role},
+        {"user_id": user.id, "role": data.role, "worker_id": worker.id if worker else None},
     )
     return user
+
+
+async def _worker_for_account(
+    session: AsyncSession, contractor_id: uuid.UUID, data: ContractorUserIn
+) -> Worker | None:
+    """The worker a new worker login belongs to: one of the company's, without a login yet."""
+    if data.role != Role.CONTRACTOR_WORKER.value:
+        if data.worker_id is not None:
+            raise InvalidInput(
+                "worker_id", "worker_role_only", N_("Only a worker's login names a worker.")
+            )
+        return None
+    if data.worker_id is None:
+        raise InvalidInput("worker_id", "required", N_("Choose the worker this login is for."))
+    worker = await session.scalar(
+        select(Worker)
+        .where(Worker.id == data.worker_id, Worker.contractor_id == contractor_id)
+        .with_for_update()
+    )
+    if worker is None:
+        raise InvalidInput("worker_id", "exists", N_("No such worker in this company."))
+    if worker.user_id is not None:
+        raise Conflict("worker_id", "unique", N_("This worker already has a login."))
+    return worker
+
+
+async def worker_for_user(session: AsyncSession, user_id: uuid.UUID) -> Worker | None:
+    """The worker whose own login this is, if it is one."""
+    return await session.scalar(select(Worker).where(Worker.user_id == user_id))
 
 
 # --- documents -------------------------------------------------------------------------------

@@ -13,9 +13,8 @@ from infra import audit
 from infra.field_encryption import field_cipher
 from infra.tasks import (
     app,
-    registered_tenant_ids,
+    send_to_every_tenant,
     tenant_task,
-    worker_database,
     worker_settings,
 )
 from infra.tenancy import current_tenant_id
@@ -38,11 +37,7 @@ def expiry_fan_out() -> int:
     """Send the watch to each tenant. Tenants are listed from their registry, which is not
     tenant-owned; each watch then runs inside its own tenant's scope, as row-level security
     requires of the application role."""
-    with worker_database().sync_session() as session:
-        tenant_ids = registered_tenant_ids(session)
-    for tenant_id in tenant_ids:
-        expiry_watch.apply_async(kwargs={"tenant_id": str(tenant_id)})
-    return len(tenant_ids)
+    return send_to_every_tenant(expiry_watch)
 
 
 @tenant_task("onboarding.reencrypt_id_numbers")

@@ -1,6 +1,14 @@
 """The demo tenant: a Chinese chemical group with three plants, a user for every host role, and
 contractor companies in every admission state with workers, certificates and scans.
 
+Training (portal/demo_training.py): a published induction per plant with its quiz, logins for
+three workers of the approved company, and workers done, failed, pending and expiring on the
+EHS board. ``DEMO_INDUCTIONS`` holds each plant's general induction, correct answers included.
+
+Permits (portal/demo_permits.py): zones per plant and about 150 work permits of all eight kinds
+in every state over the last 90 days, driven through the permit services by the right people;
+three maintenance companies (approved for all special work) supply the crews.
+
 Seeding is idempotent: a second run finds everything in place and only repairs what is missing.
 Passwords are generated on first run and kept in ``var/demo-logins.json``.
 """
@@ -40,6 +48,10 @@ from onboarding.schemas import (
 )
 from onboarding.states import ContractorState
 from onboarding.validators import id_check_char, uscc_check_char
+from portal.demo_permits import seed_permits
+from portal.demo_training import DEMO_INDUCTIONS as DEMO_INDUCTIONS
+from portal.demo_training import DEMO_WORK_TYPE_INDUCTIONS as DEMO_WORK_TYPE_INDUCTIONS
+from portal.demo_training import seed_training
 from tenants import services
 from tenants.models import Plant, Role, TenantStatus
 
@@ -61,6 +73,14 @@ DEMO_USERS = (
     (Role.UNIT_SUPERVISOR, "陈刚", "chen.gang@donghai-chem.example", "13800000005", "NB01"),
     (Role.GUARDIAN, "赵磊", "zhao.lei@donghai-chem.example", "13800000006", "NB01"),
     (Role.EHS_OFFICER, "刘洋", "liu.yang@donghai-chem.example", "13800000007", "NJ01"),
+    # Every plant has the approvers of a permit chain (unit, EHS, manager) and a guardian.
+    (Role.PLANT_MANAGER, "孙明", "sun.ming@donghai-chem.example", "13800000008", "NJ01"),
+    (Role.UNIT_SUPERVISOR, "吴俊", "wu.jun@donghai-chem.example", "13800000009", "NJ01"),
+    (Role.GUARDIAN, "何军", "he.jun@donghai-chem.example", "13800000010", "NJ01"),
+    (Role.PLANT_MANAGER, "黄志明", "huang.zhiming@donghai-chem.example", "13800000011", "HZ01"),
+    (Role.EHS_OFFICER, "林芳", "lin.fang@donghai-chem.example", "13800000012", "HZ01"),
+    (Role.UNIT_SUPERVISOR, "梁永强", "liang.yongqiang@donghai-chem.example", "13800000013", "HZ01"),
+    (Role.GUARDIAN, "罗伟", "luo.wei@donghai-chem.example", "13800000014", "HZ01"),
 )
 
 
@@ -120,6 +140,94 @@ class DemoContractor:
 _C = DemoCertificate
 _W = DemoWorker
 _K = CertificateKind
+
+# The permit crews' names per company, in roster order: two welders (the second also certified
+# for work at height), two fitters certified for confined spaces, a crane operator, a signaller,
+# an electrician, a scaffolder, the company's safety officer (a guardian) and a labourer.
+_ROSTER_NAMES = {
+    "330211": (
+        "周宏伟",
+        "陈立新",
+        "李春生",
+        "俞海波",
+        "邵建军",
+        "方志勇",
+        "胡金龙",
+        "应志刚",
+        "施国平",
+        "毛建新",
+    ),
+    "320116": (
+        "张德胜",
+        "王永福",
+        "刘长江",
+        "赵宝林",
+        "孙大伟",
+        "钱进",
+        "吴海涛",
+        "徐明亮",
+        "杨国庆",
+        "朱小兵",
+    ),
+    "441303": (
+        "黄志强",
+        "林国栋",
+        "陈伟雄",
+        "李家豪",
+        "吴振华",
+        "梁文辉",
+        "何俊杰",
+        "邓志坚",
+        "罗建平",
+        "曾小龙",
+    ),
+}
+_ROSTER = (
+    # (trade, certificates, days valid from today)
+    ("焊工", ((_K.WELDING_CUTTING, 620),)),
+    ("焊工", ((_K.WELDING_CUTTING, 540), (_K.HIGH_ALTITUDE_INSTALLATION, 480))),
+    ("管工", ((_K.CONFINED_SPACE, 430),)),
+    ("管工", ((_K.CONFINED_SPACE, 700),)),
+    ("起重工", ((_K.CRANE_OPERATOR, 520),)),
+    ("司索工", ((_K.CRANE_SIGNALLER, 455),)),
+    ("电工", ((_K.LOW_VOLTAGE_ELECTRICIAN, 660),)),
+    ("架子工", ((_K.SCAFFOLDING, 390),)),
+    ("安全员", ()),
+    ("普工", ()),
+)
+_SPECIAL_EQUIPMENT = frozenset({_K.CRANE_OPERATOR, _K.CRANE_SIGNALLER})
+
+
+def _roster(region: str, phone_base: str, authorities: tuple[str, str]) -> tuple[DemoWorker, ...]:
+    workers = []
+    for index, (name, (trade, certificates)) in enumerate(
+        zip(_ROSTER_NAMES[region], _ROSTER, strict=True)
+    ):
+        birth = f"19{76 + 2 * index:02d}{(index * 5) % 12 + 1:02d}{(index * 7) % 27 + 1:02d}"
+        sequence = f"{(index * 37 + int(region[-2:])) % 900 + 100:03d}"
+        body = region + birth + sequence
+        workers.append(
+            _W(
+                name,
+                region,
+                birth,
+                sequence,
+                f"{phone_base}{11 + index:02d}",
+                trade,
+                tuple(
+                    _C(
+                        kind,
+                        f"T{body}{number}",
+                        days,
+                        authorities[1] if kind in _SPECIAL_EQUIPMENT else authorities[0],
+                    )
+                    for number, (kind, days) in enumerate(certificates)
+                ),
+            )
+        )
+    return tuple(workers)
+
+
 DEMO_CONTRACTORS = (
     DemoContractor(
         "宁波海安机电安装工程有限公司",
@@ -301,6 +409,72 @@ DEMO_CONTRACTORS = (
             ),
         ),
         reason="提供伪造的特种作业操作证",
+    ),
+    # The companies doing the plants' maintenance: admitted for every kind of special work, the
+    # crews of the demo permits (portal/demo_permits.py). No demo login of their own.
+    *(
+        DemoContractor(
+            name,
+            uscc_body,
+            legal,
+            admin,
+            phone,
+            address,
+            tuple(WorkType),
+            ContractorState.APPROVED,
+            admin,
+            email,
+            _roster(region, phone_base, authorities),
+        )
+        for (
+            name,
+            uscc_body,
+            legal,
+            admin,
+            phone,
+            email,
+            address,
+            region,
+            phone_base,
+            authorities,
+        ) in (
+            (
+                "浙江明州石化检维修工程有限公司",
+                "91330211MA2J7K8P4",
+                "俞建明",
+                "俞晓峰",
+                "13900000801",
+                "yu.xiaofeng@mingzhou-jwx.example",
+                "浙江省宁波市镇海区招宝山街道平海路 1188 号",
+                "330211",
+                "139000008",
+                ("宁波市应急管理局", "宁波市市场监督管理局"),
+            ),
+            (
+                "南京扬子石化检修安装工程有限公司",
+                "91320191MA1R2D6L3",
+                "韩德明",
+                "韩立军",
+                "13900000901",
+                "han.lijun@yangzi-jx.example",
+                "江苏省南京市江北新区长芦街道宁六路 606 号",
+                "320116",
+                "139000009",
+                ("南京市应急管理局", "南京市市场监督管理局"),
+            ),
+            (
+                "惠州大亚湾华晟石化工程有限公司",
+                "91441300MA4W8N5T2",
+                "钟华晟",
+                "钟伟明",
+                "13900001001",
+                "zhong.weiming@huasheng-pe.example",
+                "广东省惠州市大亚湾西区石化大道中 88 号",
+                "441303",
+                "139000010",
+                ("惠州市应急管理局", "惠州市市场监督管理局"),
+            ),
+        )
     ),
 )
 
@@ -603,6 +777,12 @@ async def seed_demo(settings: Settings) -> tuple[list[DemoLogin], Path]:
                 known = _known_passwords(logins_path)
                 logins = await _ensure_users(session, plants, known)
                 logins += await _ensure_contractors(session, settings, known)
+                workers = await seed_training(session, settings, tenant, plants, known)
+                await seed_permits(session, settings, tenant, plants)
+                logins += [
+                    DemoLogin(Role.CONTRACTOR_WORKER.value, DEMO_SLUG, email, password)
+                    for email, password in workers
+                ]
             await session.commit()
     finally:
         await database.dispose()

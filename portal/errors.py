@@ -150,10 +150,21 @@ def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+def _problem_dict(problem: FieldProblem) -> dict[str, Any]:
+    answer = {
+        "field": problem.field,
+        "rule": problem.rule,
+        "message": _(problem.message, **problem.params),
+    }
+    if problem.clause:
+        answer["clause"] = problem.clause
+    if problem.subject:
+        answer["subject"] = problem.subject
+    return answer
+
+
 def _problem_dicts(problems: list[FieldProblem]) -> list[dict[str, Any]]:
-    return [
-        {"field": p.field, "rule": p.rule, "message": _(p.message, **p.params)} for p in problems
-    ]
+    return [_problem_dict(problem) for problem in problems]
 
 
 def error_response(

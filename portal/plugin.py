@@ -38,7 +38,19 @@ from portal.api.onboarding import (
     RegistrationController,
     ReviewQueueController,
 )
+from portal.api.permits import (
+    ChainPolicyController,
+    PermitCalendarController,
+    PermitController,
+    ZoneController,
+)
 from portal.api.tenants import MeController, PlantController, UserController
+from portal.api.training import (
+    BriefingController,
+    InductionAuthoringController,
+    InductionSignatureController,
+    InductionTakingController,
+)
 from portal.api.uploads import UploadController
 from portal.dependencies import DEPENDENCIES
 from portal.errors import EXCEPTION_HANDLERS
@@ -48,6 +60,8 @@ from portal.sessions import RotatingSessionConfig
 from portal.web.files import download_file
 from portal.web.onboarding import OnboardingPages
 from portal.web.pages import PageController
+from portal.web.permits import PermitPages
+from portal.web.training import TrainingPages
 from portal.web.verify import VerificationController
 from tenants.entitlements import BillingPolicy
 
@@ -189,8 +203,18 @@ class PortalPlugin(InitPluginProtocol):
                 ReviewQueueController,
                 OnboardingController,
                 InvitationController,
+                InductionAuthoringController,
+                InductionTakingController,
+                InductionSignatureController,
+                BriefingController,
+                ZoneController,
+                PermitController,
+                ChainPolicyController,
+                PermitCalendarController,
                 PageController,
                 OnboardingPages,
+                TrainingPages,
+                PermitPages,
                 VerificationController,
                 download_file,
                 create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),

@@ -21,6 +21,9 @@ clock named by ``timezone``; labels are display text in the recipient's language
 ``admission_decided`` (准入审核结果)
     ``contractor_name``, ``decision`` (``approved``, ``rejected``, ``changes_requested``,
     ``suspended`` or ``blacklisted``); optional ``reason``.
+``induction_lapsing`` (培训即将到期)
+    ``worker_name``, ``contractor_name``, ``induction`` (its title), ``plant_name``,
+    ``valid_until`` (date, the last day the signed induction counts), ``days_left``.
 
 Every kind also takes optional ``recipient_name`` (filled from the user when the recipient is
 one), ``url`` (an absolute link to the record) and ``timezone`` (IANA, default Asia/Shanghai).

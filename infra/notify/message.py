@@ -31,6 +31,7 @@ class NotificationKind(enum.StrEnum):
     ALERT_RAISED = "alert_raised"
     CERTIFICATE_EXPIRING = "certificate_expiring"
     ADMISSION_DECIDED = "admission_decided"
+    INDUCTION_LAPSING = "induction_lapsing"
 
 
 class ChannelName(enum.StrEnum):

@@ -68,6 +68,16 @@ CONTEXTS: dict[NotificationKind, ContextSpec] = {
             )
         },
     ),
+    NotificationKind.INDUCTION_LAPSING: ContextSpec(
+        required=(
+            "worker_name",
+            "contractor_name",
+            "induction",
+            "plant_name",
+            "valid_until",
+            "days_left",
+        ),
+    ),
 }
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
@@ -62,19 +61,26 @@ from onboarding.schemas import (
 )
 from onboarding.states import EDITABLE_STATES, PROFILE_EDITABLE_STATES, ContractorState, ItemState
 from portal.dependencies import AppSettings, DbSession
-from portal.errors import problem_from_validation_message
 from portal.guards import requires_roles
 from portal.identity import SESSION_TENANT_KEY, SESSION_USER_KEY
 from portal.sessions import rotate_session_id
+from portal.web.forms import (
+    FORM_LIMIT,
+    INVALID_FORM,
+    close_files,
+    convert,
+    ensure_own_tenant,
+    field_text,
+    field_texts,
+    page_id,
+)
 from tenants.access import Principal
 from tenants.models import Role, Tenant
 
 MultipartForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
-_FORM_LIMIT = 500
 # Room for the multipart boundaries and the text fields around the largest accepted file.
 _FORM_OVERHEAD = 64 * 1024
 _REQUIRED = N_("This field is required.")
-_INVALID_FORM = N_("Check the highlighted fields.")
 _CONFIRM_BLACKLIST = N_("Tick the box to confirm the blacklisting.")
 _reviewers = requires_roles(Role.EHS_OFFICER, Role.TENANT_ADMIN)
 _tenant_admins = requires_roles(Role.TENANT_ADMIN)
@@ -99,50 +105,24 @@ STATE_LABELS = {
 # --- reading forms ---------------------------------------------------------------------------
 
 
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name, "")
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return value[:_FORM_LIMIT].strip() if isinstance(value, str) else ""
-
-
-def _texts(data: dict[str, Any], name: str) -> list[str]:
-    value = data.get(name, [])
-    values = value if isinstance(value, list) else [value]
-    return [item[:_FORM_LIMIT].strip() for item in values if isinstance(item, str) and item]
-
-
 def _file(data: dict[str, Any], name: str) -> UploadFile | None:
     """An empty file input still sends a part, with no file name."""
     value = data.get(name)
     return value if isinstance(value, UploadFile) and value.filename else None
 
 
-async def _close_files(data: dict[str, Any]) -> None:
-    for value in data.values():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, UploadFile):
-                await item.close()
-
-
 def _typed_values(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
     """What the user typed, to fill the form in again; never passwords or files."""
-    return {name: _text(data, name) for name in names}
+    return {name: field_text(data, name) for name in names}
 
 
 def _required(data: dict[str, Any], names: tuple[str, ...]) -> None:
     """All empty fields at once, rather than msgspec's first problem only."""
-    missing = [FieldProblem(name, "required", _REQUIRED) for name in names if not _text(data, name)]
+    missing = [
+        FieldProblem(name, "required", _REQUIRED) for name in names if not field_text(data, name)
+    ]
     if missing:
-        raise DomainError(_INVALID_FORM, missing)
-
-
-def _convert(payload: dict[str, Any], schema: type[Any]) -> Any:
-    try:
-        return msgspec.convert(payload, schema)
-    except msgspec.ValidationError as exc:
-        problem = problem_from_validation_message(str(exc), None)
-        raise DomainError(_INVALID_FORM, [problem]) from None
+        raise DomainError(INVALID_FORM, missing)
 
 
 @dataclass
@@ -214,11 +194,6 @@ def _tenant_of(request: Request[Any, Any, Any], slug: str) -> Tenant:
     return tenant
 
 
-def _ensure_own_tenant(principal: Principal, slug: str) -> None:
-    if principal.tenant_slug != slug:
-        raise NotFoundException()
-
-
 def _labels() -> dict[str, Any]:
     return {
         "work_type_labels": WORK_TYPE_LABELS,
@@ -274,31 +249,31 @@ def _registration_page(
 def _profile(data: dict[str, Any], required: tuple[str, ...] = PROFILE_FIELDS) -> dict[str, Any]:
     """The company's details as typed, on the registration and the profile forms."""
     _required(data, required)
-    if not _texts(data, "work_types"):
-        raise DomainError(_INVALID_FORM, [FieldProblem("work_types", "required", _REQUIRED)])
+    if not field_texts(data, "work_types"):
+        raise DomainError(INVALID_FORM, [FieldProblem("work_types", "required", _REQUIRED)])
     return {
-        **{name: _text(data, name) for name in PROFILE_FIELDS},
-        "work_types": _texts(data, "work_types"),
+        **{name: field_text(data, name) for name in PROFILE_FIELDS},
+        "work_types": field_texts(data, "work_types"),
     }
 
 
 def _profile_values(data: dict[str, Any]) -> dict[str, Any]:
-    return {**_typed_values(data, PROFILE_FIELDS), "work_types": _texts(data, "work_types")}
+    return {**_typed_values(data, PROFILE_FIELDS), "work_types": field_texts(data, "work_types")}
 
 
 def _registration(slug: str, data: dict[str, Any]) -> ContractorRegistration:
     profile = _profile(data, _REGISTRATION_REQUIRED)
     admin: dict[str, Any] = {
-        "name": _text(data, "admin_name"),
-        "email": _text(data, "admin_email"),
-        "password": str(data.get("admin_password", ""))[:_FORM_LIMIT],
+        "name": field_text(data, "admin_name"),
+        "email": field_text(data, "admin_email"),
+        "password": str(data.get("admin_password", ""))[:FORM_LIMIT],
     }
-    if _text(data, "admin_phone"):
-        admin["phone"] = _text(data, "admin_phone")
+    if field_text(data, "admin_phone"):
+        admin["phone"] = field_text(data, "admin_phone")
     payload: dict[str, Any] = {"tenant": slug, **profile, "admin": admin}
-    if _text(data, "invitation_token"):
-        payload["invitation_token"] = _text(data, "invitation_token")
-    return _convert(payload, ContractorRegistration)
+    if field_text(data, "invitation_token"):
+        payload["invitation_token"] = field_text(data, "invitation_token")
+    return convert(payload, ContractorRegistration)
 
 
 # --- the contractor's own page -----------------------------------------------------------------
@@ -401,21 +376,21 @@ async def _contractor_page(
 
 def _document_in(data: dict[str, Any], scan_id: uuid.UUID | None) -> DocumentIn:
     _required(data, ("kind", "number", "issuer", "valid_from"))
-    payload: dict[str, Any] = {name: _text(data, name) for name in DOCUMENT_FIELDS}
+    payload: dict[str, Any] = {name: field_text(data, name) for name in DOCUMENT_FIELDS}
     if not payload["valid_until"]:
         # Empty means a licence without an end (长期).
         payload["valid_until"] = None
     payload["scan_id"] = str(scan_id) if scan_id else None
-    return _convert(payload, DocumentIn)
+    return convert(payload, DocumentIn)
 
 
 def _document_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> DocumentUpdate:
     _required(data, ("number", "issuer", "valid_from"))
-    payload: dict[str, Any] = {name: _text(data, name) for name in DOCUMENT_FIELDS[1:]}
+    payload: dict[str, Any] = {name: field_text(data, name) for name in DOCUMENT_FIELDS[1:]}
     payload["valid_until"] = payload["valid_until"] or None
     if scan_id is not None:
         payload["scan_id"] = str(scan_id)
-    return _convert(payload, DocumentUpdate)
+    return convert(payload, DocumentUpdate)
 
 
 def _with_file(
@@ -427,10 +402,10 @@ def _with_file(
 ) -> Any:
     """All fields required, and the uploaded file's id only when one was sent."""
     _required(data, fields)
-    payload: dict[str, Any] = {name: _text(data, name) for name in fields}
+    payload: dict[str, Any] = {name: field_text(data, name) for name in fields}
     if file_id is not None:
         payload[file_field] = str(file_id)
-    return _convert(payload, schema)
+    return convert(payload, schema)
 
 
 def _certificate_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> CertificateUpdate:
@@ -439,9 +414,9 @@ def _certificate_update(data: dict[str, Any], scan_id: uuid.UUID | None) -> Cert
 
 def _certificate_in(data: dict[str, Any], scan_id: uuid.UUID | None) -> CertificateIn:
     _required(data, CERTIFICATE_FIELDS)
-    payload: dict[str, Any] = {name: _text(data, name) for name in CERTIFICATE_FIELDS}
+    payload: dict[str, Any] = {name: field_text(data, name) for name in CERTIFICATE_FIELDS}
     payload["scan_id"] = str(scan_id) if scan_id else None
-    return _convert(payload, CertificateIn)
+    return convert(payload, CertificateIn)
 
 
 def _worker_in(data: dict[str, Any], photo_id: uuid.UUID | None) -> WorkerIn:
@@ -469,22 +444,22 @@ def _review_in(
         chosen: list[ItemVerdict] = []
         for item_id in pending.get(list_name, []):
             key = f"{prefix}_{item_id.hex}"
-            verdict = _text(data, f"{key}_verdict")
+            verdict = field_text(data, f"{key}_verdict")
             if verdict not in ("verified", "rejected"):
                 continue
-            reason = _text(data, f"{key}_reason") or None
+            reason = field_text(data, f"{key}_reason") or None
             aliases[f"{list_name}_{len(chosen)}_id"] = key
             aliases[f"{list_name}_{len(chosen)}_reason"] = key
             chosen.append(ItemVerdict(id=item_id, verdict=verdict, reason=reason))  # type: ignore[arg-type]
         verdicts[list_name] = chosen
-    decision = _text(data, "decision") or None
+    decision = field_text(data, "decision") or None
     if decision not in (None, "approve", "reject", "request_changes"):
         problems.append(FieldProblem("decision", "enum", N_("Not one of the allowed values.")))
     if problems:
-        raise DomainError(_INVALID_FORM, problems)
+        raise DomainError(INVALID_FORM, problems)
     payload = ReviewIn(
         decision=decision,  # type: ignore[arg-type]
-        reason=_text(data, "reason") or None,
+        reason=field_text(data, "reason") or None,
         documents=verdicts["documents"],
         workers=verdicts["workers"],
         certificates=verdicts["certificates"],
@@ -669,7 +644,7 @@ class OnboardingPages(Controller):
         settings_row = await services.onboarding_settings(db_session)
         return _registration_page(
             slug,
-            {"invitation_token": (invitation or "")[:_FORM_LIMIT]},
+            {"invitation_token": (invitation or "")[:FORM_LIMIT]},
             open_registration=settings_row.open_registration,
         )
 
@@ -712,7 +687,7 @@ class OnboardingPages(Controller):
         state: State,
         slug: FromPath[str],
     ) -> Template:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
         return await _contractor_page(db_session, state.storage, settings, viewer, slug)
 
@@ -727,7 +702,7 @@ class OnboardingPages(Controller):
         form: str,
         item_id: uuid.UUID | None = None,
     ) -> Template | Redirect:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
         if viewer.contractor_id is None:
             raise NotFoundException()
@@ -760,7 +735,7 @@ class OnboardingPages(Controller):
                 fields = DOCUMENT_FIELDS
                 scan_id = await upload("scan", "company_document")
                 if scan_id is None:
-                    raise DomainError(_INVALID_FORM, [FieldProblem("scan", "required", _REQUIRED)])
+                    raise DomainError(INVALID_FORM, [FieldProblem("scan", "required", _REQUIRED)])
                 await services.add_document(
                     db_session, viewer, viewer.contractor_id, _document_in(data, scan_id)
                 )
@@ -770,7 +745,7 @@ class OnboardingPages(Controller):
                     db_session,
                     viewer,
                     viewer.contractor_id,
-                    _convert(_profile(data), ContractorUpdate),
+                    convert(_profile(data), ContractorUpdate),
                 )
             elif form == "worker":
                 fields = WORKER_FIELDS
@@ -786,7 +761,7 @@ class OnboardingPages(Controller):
                 fields = CERTIFICATE_FIELDS
                 scan_id = await upload("scan", "certificate_scan")
                 if scan_id is None:
-                    raise DomainError(_INVALID_FORM, [FieldProblem("scan", "required", _REQUIRED)])
+                    raise DomainError(INVALID_FORM, [FieldProblem("scan", "required", _REQUIRED)])
                 await services.add_certificate(
                     db_session, viewer, viewer.contractor_id, _certificate_in(data, scan_id)
                 )
@@ -813,7 +788,7 @@ class OnboardingPages(Controller):
                 db_session, storage, settings, viewer, slug, forms, exc.status_code
             )
         finally:
-            await _close_files(data)
+            await close_files(data)
         anchor = "company" if form in ("submit", "profile") else form.removesuffix("_fix") + "s"
         return Redirect(path=f"/t/{slug}/contractor#{anchor}")
 
@@ -906,14 +881,14 @@ class OnboardingPages(Controller):
         """Correct a rejected or expired document, certificate or worker."""
         form = _FIX_FORMS[_path_segments(request)[-2]]
         return await self._contractor_form(
-            request, db_session, settings, state, slug, data, form, _page_id(item_id)
+            request, db_session, settings, state, slug, data, form, page_id(item_id)
         )
 
     @get("/t/{slug:str}/contractor/roster-template.xlsx", guards=[_contractor_admins])
     async def roster_template(
         self, request: Request[Principal, Any, Any], slug: FromPath[str]
     ) -> Response[bytes]:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         return Response(
             content=_roster_template(),
             media_type=XLSX_TYPE,
@@ -934,17 +909,15 @@ class OnboardingPages(Controller):
         slug: FromPath[str],
         data: MultipartForm,
     ) -> Template | Redirect:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
         if viewer.contractor_id is None:
             raise NotFoundException()
-        valid_rows_only = _text(data, "import_valid_rows") == "true"
+        valid_rows_only = field_text(data, "import_valid_rows") == "true"
         try:
             upload = _file(data, ROSTER_FIELD)
             if upload is None:
-                raise DomainError(
-                    _INVALID_FORM, [FieldProblem(ROSTER_FIELD, "required", _REQUIRED)]
-                )
+                raise DomainError(INVALID_FORM, [FieldProblem(ROSTER_FIELD, "required", _REQUIRED)])
             content = await upload.read(MAX_ROSTER_BYTES + 1)
             report = await services.import_workers(
                 db_session,
@@ -962,7 +935,7 @@ class OnboardingPages(Controller):
                 db_session, state.storage, settings, viewer, slug, forms, exc.status_code
             )
         finally:
-            await _close_files(data)
+            await close_files(data)
         if report.skipped:
             # Rendered rather than redirected so the page can say which rows were left out and
             # why; the rows that were imported are committed with the request.
@@ -979,7 +952,7 @@ class OnboardingPages(Controller):
     async def review_queue(
         self, request: Request[Principal, Any, Any], db_session: DbSession, slug: FromPath[str]
     ) -> Template:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
         return await _review_queue_page(db_session, viewer, request.user, slug)
 
@@ -992,12 +965,12 @@ class OnboardingPages(Controller):
         slug: FromPath[str],
         data: MultipartForm,
     ) -> Template:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
         values = _typed_values(data, ("email",))
         try:
             _required(data, ("email",))
-            invitation = _convert({"email": values["email"]}, InvitationIn)
+            invitation = convert({"email": values["email"]}, InvitationIn)
             row, token = await services.create_invitation(
                 db_session, email=invitation.email, actor_id=request.user.user_id
             )
@@ -1032,10 +1005,10 @@ class OnboardingPages(Controller):
         slug: FromPath[str],
         data: MultipartForm,
     ) -> Redirect:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         await services.set_open_registration(
             db_session,
-            allowed=_text(data, "open_registration") == "on",
+            allowed=field_text(data, "open_registration") == "on",
             actor_id=request.user.user_id,
         )
         return Redirect(path=f"/t/{slug}/review#settings")
@@ -1098,9 +1071,9 @@ class OnboardingPages(Controller):
     ) -> Template | Redirect:
         """Suspend, reinstate or blacklist a company, with its reason; the state machine in the
         service decides which of these the company's state allows."""
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
-        parsed_id = _page_id(contractor_id)
+        parsed_id = page_id(contractor_id)
         change = {
             "suspend": services.suspend_contractor,
             "reinstate": services.reinstate_contractor,
@@ -1109,12 +1082,12 @@ class OnboardingPages(Controller):
         values = _typed_values(data, ("reason",))
         try:
             _required(data, ("reason",))
-            if action == "blacklist" and _text(data, "confirm") != "yes":
+            if action == "blacklist" and field_text(data, "confirm") != "yes":
                 # Blacklisting cannot be undone from here: a slip of the finger must not do it.
                 raise DomainError(
-                    _INVALID_FORM, [FieldProblem("confirm", "required", _CONFIRM_BLACKLIST)]
+                    INVALID_FORM, [FieldProblem("confirm", "required", _CONFIRM_BLACKLIST)]
                 )
-            reason = _convert({"reason": values["reason"]}, StateChangeIn).reason
+            reason = convert({"reason": values["reason"]}, StateChangeIn).reason
             await change(db_session, viewer, parsed_id, reason=reason)
         except DomainError as exc:
             await db_session.rollback()
@@ -1141,10 +1114,10 @@ class OnboardingPages(Controller):
         slug: FromPath[str],
         contractor_id: FromPath[str],
     ) -> Template:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
         return await _review_page(
-            db_session, state.storage, settings, viewer, slug, _page_id(contractor_id)
+            db_session, state.storage, settings, viewer, slug, page_id(contractor_id)
         )
 
     @post("/t/{slug:str}/review/{contractor_id:str}", guards=[_reviewers])
@@ -1158,9 +1131,9 @@ class OnboardingPages(Controller):
         contractor_id: FromPath[str],
         data: MultipartForm,
     ) -> Template | Redirect:
-        _ensure_own_tenant(request.user, slug)
+        ensure_own_tenant(request.user, slug)
         viewer = await viewer_for(db_session, request.user)
-        parsed_id = _page_id(contractor_id)
+        parsed_id = page_id(contractor_id)
         pending = await _pending_items(db_session, viewer, parsed_id)
         aliases: dict[str, str] = {}
         try:
@@ -1170,7 +1143,7 @@ class OnboardingPages(Controller):
             await db_session.rollback()
             _index_aliases(exc, aliases)
             known = {"decision", "reason", *aliases.values()}
-            values = {name: _text(data, name) for name in data}
+            values = {name: field_text(data, name) for name in data}
             return await _review_page(
                 db_session,
                 state.storage,
@@ -1183,14 +1156,6 @@ class OnboardingPages(Controller):
                 status_code=exc.status_code,
             )
         return Redirect(path=f"/t/{slug}/review")
-
-
-def _page_id(value: str) -> uuid.UUID:
-    """A malformed id in a page address is a page that does not exist."""
-    try:
-        return uuid.UUID(value[:64])
-    except ValueError:
-        raise NotFoundException() from None
 
 
 async def _pending_items(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get
+from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Template
 
 from infra.db import utcnow
+from infra.storage import ObjectStorage
 from infra.verification import INVALID, STATUS_LABELS, Verdict, verify_token
 from portal.dependencies import AppSettings, DbSession
 
@@ -16,18 +18,20 @@ from portal.dependencies import AppSettings, DbSession
 _MAX_TOKEN_LENGTH = 1024
 
 
-async def _verdict(db_session: DbSession, settings: AppSettings, token: str) -> Verdict:
+async def _verdict(
+    db_session: DbSession, storage: ObjectStorage, settings: AppSettings, token: str
+) -> Verdict:
     if len(token) > _MAX_TOKEN_LENGTH:
         return INVALID
-    return await verify_token(db_session, settings, token)
+    return await verify_token(db_session, storage, settings, token)
 
 
 class VerificationController(Controller):
     @get("/v/{token:str}", include_in_schema=False)
     async def page(
-        self, db_session: DbSession, settings: AppSettings, token: FromPath[str]
+        self, state: State, db_session: DbSession, settings: AppSettings, token: FromPath[str]
     ) -> Template:
-        verdict = await _verdict(db_session, settings, token)
+        verdict = await _verdict(db_session, state.storage, settings, token)
         return Template(
             template_name="verify.html",
             context={
@@ -48,9 +52,9 @@ class VerificationController(Controller):
         tags=["verification"],
     )
     async def as_json(
-        self, db_session: DbSession, settings: AppSettings, token: FromPath[str]
+        self, state: State, db_session: DbSession, settings: AppSettings, token: FromPath[str]
     ) -> dict[str, Any]:
-        verdict = await _verdict(db_session, settings, token)
+        verdict = await _verdict(db_session, state.storage, settings, token)
         return {
             "status": verdict.status.value,
             "title": verdict.title,

@@ -63,6 +63,8 @@ def _portal_env(var_dir: Path) -> dict[str, str]:
         PORTAL_VAR_DIR=str(var_dir),
         PORTAL_DATABASE_URL=f"sqlite+aiosqlite:///{var_dir / 'portal.db'}",
         PORTAL_SECRET_KEY="browser-test-secret-key-not-for-production",
+        # Every permit state still shows; the full history only costs seeding time here.
+        PORTAL_DEMO_PERMITS="light",
     )
     return env
 

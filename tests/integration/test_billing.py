@@ -722,6 +722,25 @@ def test_the_safety_allow_list_is_exactly_these_routes(billing_settings: Setting
         ("POST", "/api/v1/billing/checkout"),
         ("POST", "/api/v1/billing/portal"),
         ("POST", "/api/v1/billing/webhook"),
+        # Training: quiz attempts and every signature are safety records.
+        ("POST", "/api/v1/training/assignments/{induction_id:str}/attempts"),
+        ("POST", "/api/v1/training/attempts/{attempt_id:str}/answers"),
+        ("POST", "/api/v1/training/attempts/{attempt_id:str}/signature"),
+        ("POST", "/api/v1/training/briefings/{briefing_id:str}/briefer-signature"),
+        ("POST", "/api/v1/training/briefings/{briefing_id:str}/crew-signatures"),
+        ("POST", "/api/v1/training/briefings/{briefing_id:str}/my-signature"),
+        ("POST", "/t/{slug:str}/training/read/{induction_id:str}/start"),
+        ("POST", "/t/{slug:str}/training/quiz/{attempt_id:str}"),
+        ("POST", "/t/{slug:str}/training/sign/{attempt_id:str}"),
+        ("POST", "/t/{slug:str}/briefings/{briefing_id:str}/briefer"),
+        ("POST", "/t/{slug:str}/briefings/{briefing_id:str}/crew/{worker_id:str}"),
+        ("POST", "/t/{slug:str}/my-briefings/{briefing_id:str}"),
+        # Permits: stopping work and recording it on site never wait for a payment.
+        ("POST", "/api/v1/permits/{permit_id:str}/gas-analyses"),
+        ("POST", "/api/v1/permits/{permit_id:str}/suspend"),
+        ("POST", "/api/v1/permits/{permit_id:str}/complete"),
+        ("POST", "/api/v1/permits/{permit_id:str}/accept"),
+        ("POST", "/api/v1/permits/{permit_id:str}/cancel"),
     }
 
 

@@ -2,23 +2,74 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import date, timedelta
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+import msgspec
+import pytest
 from sqlalchemy import func, select
 
+from geofence import services as geofence
+from geofence.models import Zone
+from geofence.services import reference_point
 from infra.audit import verify_chain
 from infra.db import Database
 from infra.security import verify_password
 from infra.settings import Settings
+from infra.storage import storage_from_settings
 from infra.tenancy import tenant_scope
 from infra.uploads import StoredObject
+from infra.verification import VerificationStatus
+from onboarding.catalogue import WorkType
 from onboarding.models import Certificate, Contractor, ContractorDocument, Worker
 from onboarding.states import ContractorState, ItemState
 from onboarding.validators import validate_id_number, validate_uscc
-from portal.demo import DEMO_CONTRACTORS, DEMO_PLANTS, DEMO_SLUG, DEMO_USERS, seed_demo
+from permits import gates
+from permits import services as permit_services
+from permits.catalogue import NUMBER_PREFIX, checklist_codes
+from permits.models import ApprovalStep, GasAnalysis, Permit
+from permits.rules import ApprovalRole, HotWorkLevel
+from permits.schemas import ChecklistAnswer, CrewIn, DecisionIn, HotWorkDetails, PermitIn
+from permits.services import Actor, actor_for
+from permits.states import PermitState
+from portal.demo import (
+    DEMO_CONTRACTORS,
+    DEMO_INDUCTIONS,
+    DEMO_PLANTS,
+    DEMO_SLUG,
+    DEMO_USERS,
+    DEMO_WORK_TYPE_INDUCTIONS,
+    seed_demo,
+)
+from portal.demo_permits import DEMO_BROWSER_PERMIT, LIGHT_VOLUME, STATE_PLAN
+from portal.demo_training import DEMO_WORKER_LOGINS, signature_strokes
 from tenants import services
 from tenants.models import Membership, Plant, Role, User
+from training import services as training
+from training.models import (
+    Briefing,
+    BriefingSignature,
+    Induction,
+    InductionSignature,
+    InductionVersion,
+    QuizAttempt,
+)
+from training.records import verify_signature
+from training.signature import check_strokes
+
+
+@pytest.fixture
+def sqlite_settings(sqlite_settings: Settings) -> Settings:
+    """One demo permit per state and plant: every state shows, without the full set's cost;
+    the command-line test below seeds the full set."""
+    return dataclasses.replace(sqlite_settings, demo_permits=LIGHT_VOLUME)
 
 
 async def test_seed_is_idempotent_and_writes_logins(sqlite_settings: Settings) -> None:
@@ -45,8 +96,8 @@ async def test_seed_is_idempotent_and_writes_logins(sqlite_settings: Settings) -
                 ).scalar()
                 report = await session.run_sync(verify_chain)
         assert plants == len(DEMO_PLANTS) == 3
-        # Every host user, and one administrator per demo company.
-        assert users == len(DEMO_USERS) + len(DEMO_CONTRACTORS)
+        # Every host user, one administrator per demo company, and the workers' own logins.
+        assert users == len(DEMO_USERS) + len(DEMO_CONTRACTORS) + len(DEMO_WORKER_LOGINS)
         assert grants == users
         assert report.ok
     finally:
@@ -74,6 +125,12 @@ async def test_seed_has_contractors_in_every_state_once(sqlite_settings: Setting
                 scans = (
                     await session.execute(select(func.count()).select_from(StoredObject))
                 ).scalar()
+                signatures = (
+                    await session.execute(select(func.count()).select_from(InductionSignature))
+                ).scalar()
+                briefing_signatures = (
+                    await session.execute(select(func.count()).select_from(BriefingSignature))
+                ).scalar()
         assert {c.state for c in contractors} == {state.value for state in ContractorState}
         assert len(contractors) == len(DEMO_CONTRACTORS)
         for contractor in contractors:
@@ -90,7 +147,9 @@ async def test_seed_has_contractors_in_every_state_once(sqlite_settings: Setting
         soon = date.today() + timedelta(days=7)
         assert any(c.state != ItemState.EXPIRED and c.expires_on <= soon for c in certificates)
         assert documents == 3 * len(DEMO_CONTRACTORS)
-        assert scans == documents + len(certificates), "each scan stored once"
+        assert scans == documents + len(certificates) + signatures + briefing_signatures, (
+            "each scan stored once"
+        )
     finally:
         await database.dispose()
 
@@ -111,3 +170,358 @@ async def test_seed_repairs_a_lost_logins_file(sqlite_settings: Settings) -> Non
                     assert verify_password(user.password_hash, login.password)
     finally:
         await database.dispose()
+
+
+async def test_seed_trains_workers_in_every_state(sqlite_settings: Settings) -> None:
+    await seed_demo(sqlite_settings)
+    logins, _ = await seed_demo(sqlite_settings)
+    worker_logins = [login for login in logins if login.role == "contractor_worker"]
+    assert {login.email for login in worker_logins} == {w.email for w in DEMO_WORKER_LOGINS}
+    pending_logins = [login for login in logins if login.email.startswith("worker.pending")]
+    assert len(pending_logins) == 1 and pending_logins[0].role == "contractor_worker"
+
+    database = Database.from_settings(sqlite_settings)
+    storage = storage_from_settings(sqlite_settings)
+    try:
+        async with database.session() as session:
+            tenant = await services.tenant_by_slug(session, DEMO_SLUG)
+            assert tenant is not None
+            with tenant_scope(tenant.id):
+                admin_user = await services.user_by_email(session, DEMO_USERS[0][2])
+                assert admin_user is not None
+                admin = await services.load_principal(session, tenant, admin_user.id)
+                assert admin is not None
+                plants = {p.code: p for p in await services.list_plants(session)}
+                inductions = list(await session.scalars(select(Induction)))
+                versions = list(await session.scalars(select(InductionVersion)))
+                attempts = list(await session.scalars(select(QuizAttempt)))
+                signatures = list(await session.scalars(select(InductionSignature)))
+                statuses = set()
+                boards = {}
+                for code, plant in plants.items():
+                    boards[code] = await training.induction_board(session, admin, plant.id)
+                    statuses |= {row.status for row in boards[code]}
+                verdicts = [
+                    await verify_signature(session, storage, signature.id, 1)
+                    for signature in signatures
+                ]
+                pending_user = await services.user_by_email(session, pending_logins[0].email)
+                assert pending_user is not None
+                pending_worker = await session.scalar(
+                    select(Worker).where(Worker.user_id == pending_user.id)
+                )
+                assert pending_worker is not None
+                pending_attempts = (
+                    await session.execute(
+                        select(func.count())
+                        .select_from(QuizAttempt)
+                        .where(QuizAttempt.worker_id == pending_worker.id)
+                    )
+                ).scalar()
+    finally:
+        await database.dispose()
+
+    # Once each, however often seeded: a general induction per plant and the work-type ones.
+    assert len(inductions) == len(DEMO_INDUCTIONS) + len(DEMO_WORK_TYPE_INDUCTIONS)
+    by_key = {(i.plant_id, i.work_type): i for i in inductions}
+    assert len(by_key) == len(inductions)
+    for code, content in DEMO_INDUCTIONS.items():
+        induction = by_key[(plants[code].id, None)]
+        assert induction.current_version >= 1
+        current = next(
+            v
+            for v in versions
+            if v.induction_id == induction.id and v.version == induction.current_version
+        )
+        # The browser tests answer the quiz from DEMO_INDUCTIONS: it must be what is published.
+        assert current.content["content"] == msgspec.to_builtins(content)
+        assert content.pass_mark == 80 and 8 <= content.draw_count <= 10
+        assert len(content.questions) >= 12
+        assert {q.kind for q in content.questions} == {"single", "multiple"}
+        assert any(section.video_url for section in content.sections)
+    assert by_key[(plants["NB01"].id, None)].current_version == 2, "NB01 shows two versions"
+    assert len(versions) == len(inductions) + 1
+
+    assert {"done", "failed", "pending", "expiring"} <= statuses
+    assert {row.status for row in boards["NB01"]} >= {"done", "failed", "pending", "expiring"}
+    nb01_general = by_key[(plants["NB01"].id, None)]
+    assert [
+        row.status
+        for row in boards["NB01"]
+        if row.worker.id == pending_worker.id and row.induction.id == nb01_general.id
+    ] == ["pending"]
+    assert pending_worker.name == next(
+        w.worker_name for w in DEMO_WORKER_LOGINS if w.email == pending_logins[0].email
+    )
+    assert pending_attempts == 0
+
+    # The workers with logins; the permit crews' inductions (portal/demo_permits.py) come on top.
+    login_workers = set(
+        await _login_worker_ids(sqlite_settings, [w.email for w in DEMO_WORKER_LOGINS])
+    )
+    own_attempts = [a for a in attempts if a.worker_id in login_workers]
+    own_signatures = [s for s in signatures if s.worker_id in login_workers]
+    assert len(own_attempts) == 5 and len(own_signatures) == 4
+    assert any(not attempt.passed for attempt in attempts)
+    assert any(signature.assisted_by is not None for signature in signatures)
+    assert len({signature.strokes_sha256 for signature in signatures}) == len(signatures)
+    assert all(v is not None and v.status is VerificationStatus.VALID for v in verdicts)
+
+
+async def _login_worker_ids(settings: Settings, emails: list[str]) -> list[object]:
+    database = Database.from_settings(settings)
+    try:
+        async with database.session() as session:
+            tenant = await services.tenant_by_slug(session, DEMO_SLUG)
+            assert tenant is not None
+            with tenant_scope(tenant.id):
+                return list(
+                    await session.scalars(
+                        select(Worker.id)
+                        .join(User, User.id == Worker.user_id)
+                        .where(User.email.in_(emails))
+                    )
+                )
+    finally:
+        await database.dispose()
+
+
+def test_demo_signatures_are_distinct_and_pass_the_stroke_rules() -> None:
+    drawings = [signature_strokes(f"seed-{n}", 3) for n in range(20)]
+    for drawing in drawings:
+        check_strokes(drawing)
+    assert len({msgspec.json.encode(d) for d in drawings}) == len(drawings)
+
+
+# --- zones and permits (portal/demo_permits.py) ----------------------------------------------
+
+PERMIT_NUMBER = re.compile(r"^(NB01|NJ01|HZ01)-(DH|SX|MB|GC|DZ|LD|DT|DL)-(\d{8})-(\d{4})$")
+
+
+async def _permit_world(settings: Settings) -> dict[str, object]:
+    database = Database.from_settings(settings)
+    try:
+        async with database.session() as session:
+            tenant = await services.tenant_by_slug(session, DEMO_SLUG)
+            assert tenant is not None
+            with tenant_scope(tenant.id):
+                return {
+                    "plants": {p.code: p for p in await services.list_plants(session)},
+                    "permits": list(await session.scalars(select(Permit))),
+                    "steps": list(await session.scalars(select(ApprovalStep))),
+                    "zones": list(await session.scalars(select(Zone))),
+                    "gas": list(await session.scalars(select(GasAnalysis))),
+                    "briefings": (
+                        await session.execute(select(func.count()).select_from(Briefing))
+                    ).scalar(),
+                    "briefing_signatures": (
+                        await session.execute(select(func.count()).select_from(BriefingSignature))
+                    ).scalar(),
+                    "ledger": await session.run_sync(verify_chain),
+                }
+    finally:
+        await database.dispose()
+
+
+async def test_seed_permits_every_state_and_type_with_history(sqlite_settings: Settings) -> None:
+    await seed_demo(sqlite_settings)
+    first = await _permit_world(sqlite_settings)
+    await seed_demo(sqlite_settings)
+    second = await _permit_world(sqlite_settings)
+
+    for key in ("permits", "steps", "zones", "gas"):
+        assert len(first[key]) == len(second[key]), f"a second seed adds no {key}"  # type: ignore[arg-type]
+    assert first["briefing_signatures"] == second["briefing_signatures"]
+    assert first["ledger"].ok and second["ledger"].ok  # type: ignore[union-attr]
+
+    permits: list[Permit] = first["permits"]  # type: ignore[assignment]
+    plants: dict[str, Plant] = first["plants"]  # type: ignore[assignment]
+    assert {p.state for p in permits} == {state.value for state in PermitState}
+    assert {p.work_type for p in permits} == {kind.value for kind in WorkType}
+    for code in plants:
+        assert {p.state for p in permits if p.plant_id == plants[code].id} == {
+            state.value for state in PermitState
+        }, code
+
+    code_of = {plant.id: code for code, plant in plants.items()}
+    numbered = [p for p in permits if p.number is not None]
+    assert numbered
+    for permit in numbered:
+        match = PERMIT_NUMBER.match(permit.number)  # type: ignore[arg-type]
+        assert match, permit.number
+        assert match.group(1) == code_of[permit.plant_id]
+        assert match.group(2) == NUMBER_PREFIX[WorkType(permit.work_type)]
+    # A revision keeps its number; versions differ.
+    assert len({(p.number, p.version) for p in numbered}) == len(numbered)
+    superseded = [p for p in permits if p.state == PermitState.SUPERSEDED]
+    assert all(any(q.supersedes_id == p.id for q in permits) for p in superseded)
+
+    steps: list[ApprovalStep] = first["steps"]  # type: ignore[assignment]
+    decided = [s for s in steps if s.decided_at is not None]
+    assert decided and all(s.minutes is not None and s.minutes > 0 for s in decided)
+    assert all(s.decided_by is not None for s in decided)
+    assert any(s.on_site is False for s in decided) and any(s.on_site for s in decided)
+    assert {s.status for s in steps} >= {"approved", "rejected", "pending"}
+    # The approvals spread over the last 90 days, for the HQ metrics.
+    now = datetime.now(UTC)
+    ages = [now - _aware(s.decided_at) for s in decided]  # type: ignore[arg-type]
+    assert max(ages) > timedelta(days=60) and min(ages) < timedelta(days=1)
+    assert max(ages) < timedelta(days=91)
+
+    hot = [p for p in permits if p.work_type == WorkType.HOT_WORK.value]
+    assert {p.requested_level for p in hot} >= {"level1", "level2"}
+    started = [p for p in permits if p.started_at is not None]
+    gas: list[GasAnalysis] = first["gas"]  # type: ignore[assignment]
+    analysed = {g.permit_id for g in gas if g.passed}
+    assert all(
+        p.id in analysed
+        for p in started
+        if p.work_type in (WorkType.HOT_WORK.value, WorkType.CONFINED_SPACE.value)
+    )
+    assert first["briefings"] == len(started)
+
+    zones: list[Zone] = first["zones"]  # type: ignore[assignment]
+    for code in plants:
+        kinds = {z.kind for z in zones if z.plant_id == plants[code].id}
+        assert kinds == {"work_area", "restricted", "assembly_point"}, code
+    assert any(z.geometry["type"] == "Point" and z.radius_m for z in zones)
+    nb01 = {z.name for z in zones if z.plant_id == plants["NB01"].id}
+    assert {"常减压装置区", "罐区A", "码头", "维修车间", "液氯库房", "1号集合点"} <= nb01
+    for zone in zones:
+        plant = next(p for p in plants.values() if p.id == zone.plant_id)
+        lat, lon = reference_point(zone)
+        assert abs(lat - plant.latitude) < 0.01 and abs(lon - plant.longitude) < 0.01
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def test_browser_permit_passes_its_gates_and_chain_now(sqlite_settings: Settings) -> None:
+    await seed_demo(sqlite_settings)
+    spec = DEMO_BROWSER_PERMIT
+    logins = {
+        item["email"]: item["role"]
+        for item in json.loads((sqlite_settings.var_dir / "demo-logins.json").read_text())
+    }
+    assert logins[spec.applicant_email] == Role.CONTRACTOR_ADMIN.value
+    holders = {
+        ApprovalRole.LOCAL_UNIT.value: Role.UNIT_SUPERVISOR,
+        ApprovalRole.SAFETY_DEPARTMENT.value: Role.EHS_OFFICER,
+        ApprovalRole.LEADER_IN_CHARGE.value: Role.PLANT_MANAGER,
+        ApprovalRole.SHIFT_LEADER.value: Role.UNIT_SUPERVISOR,
+    }
+    for step_role, email in spec.approvers.items():
+        assert email in logins, email
+        if step_role in holders:
+            assert logins[email] == holders[step_role].value
+    assert any(
+        role is Role.GUARDIAN and email == spec.guardian_email and plant == spec.plant_code
+        for role, _, email, _, plant in DEMO_USERS
+    )
+
+    database = Database.from_settings(sqlite_settings)
+    try:
+        async with database.session() as session:
+            tenant = await services.tenant_by_slug(session, DEMO_SLUG)
+            assert tenant is not None
+            with tenant_scope(tenant.id):
+                plant = next(
+                    p for p in await services.list_plants(session) if p.code == spec.plant_code
+                )
+                zone = next(
+                    z
+                    for z in await geofence.list_zones(session, plant.id)
+                    if z.name == spec.zone_name
+                )
+
+                async def actor(email: str) -> Actor:
+                    user = await services.user_by_email(session, email)
+                    assert user is not None, email
+                    principal = await services.load_principal(session, tenant, user.id)
+                    assert principal is not None
+                    return await actor_for(session, principal)
+
+                applicant = await actor(spec.applicant_email)
+                workers = {
+                    w.name: w
+                    for w in await session.scalars(
+                        select(Worker).where(Worker.contractor_id == applicant.contractor_id)
+                    )
+                }
+                guardian = await services.user_by_email(session, spec.guardian_email)
+                assert guardian is not None
+                now = datetime.now(UTC)
+                # Applied now for the next 8 hours: everyone passes the gates all along.
+                start = now + timedelta(minutes=5)
+                permit = await permit_services.create_permit(
+                    session,
+                    applicant,
+                    PermitIn(
+                        plant_id=plant.id,
+                        zone_id=zone.id,
+                        location=f"{spec.zone_name} 常压塔 T-101 二层平台",
+                        work_content="常压塔顶回流线弯头更换焊接",
+                        planned_start=start,
+                        planned_end=start + timedelta(hours=8),
+                        crew=[CrewIn(worker_id=workers[name].id) for name in spec.crew],
+                        work_leader_id=workers[spec.work_leader].id,
+                        guardian_user_id=guardian.id,
+                        hazards=["火灾爆炸"],
+                        emergency_measures=["立即停止动火，撤离至上风向"],
+                        checklist=[
+                            ChecklistAnswer(code=code, applies=True)
+                            for code in checklist_codes(WorkType.HOT_WORK)
+                        ],
+                        details=HotWorkDetails(
+                            requested_level=HotWorkLevel(spec.requested_level),
+                            method="electric_welding",
+                            outdoor=True,
+                        ),
+                    ),
+                    now=now,
+                )
+                result = await gates.check(session, permit, gates.Stage.SUBMIT, now=now)
+                assert result.problems == []
+                await permit_services.submit(session, applicant, permit.id, now=now)
+                while permit.state != PermitState.APPROVED.value:
+                    step = await permit_services.current_step(session, permit)
+                    assert step is not None
+                    decider = await actor(spec.approvers[step.role])
+                    await permit_services.decide(
+                        session, decider, permit.id, DecisionIn(decision="approve"), now=now
+                    )
+                assert permit.number and PERMIT_NUMBER.match(permit.number)
+            await session.rollback()
+    finally:
+        await database.dispose()
+
+
+def test_portal_demo_runs_twice_from_the_command_line(tmp_path: Path) -> None:
+    """`portal demo --no-serve` into a fresh var directory, twice: the second run adds nothing."""
+    env = {**os.environ, "PORTAL_VAR_DIR": str(tmp_path / "var"), "PORTAL_DEMO_PERMITS": "full"}
+    env.pop("PORTAL_DATABASE_URL", None)
+    env.pop("PORTAL_MIGRATION_DATABASE_URL", None)
+    portal = Path(sys.executable).with_name("portal")
+    runs = [
+        subprocess.run(
+            [str(portal), "demo", "--no-serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert "demo tenant ready" in run.stdout
+    database = tmp_path / "var" / "portal.db"
+    with sqlite3.connect(database) as connection:
+        permits = connection.execute(
+            "select count(*) from permits where supersedes_id is null"
+        ).fetchone()[0]
+        states = {row[0] for row in connection.execute("select distinct state from permits")}
+    assert permits == 3 * sum(count for _, count in STATE_PLAN)
+    assert states == {state.value for state in PermitState}

@@ -88,6 +88,14 @@ CONTEXTS: dict[NotificationKind, dict[str, Any]] = {
         "decision": "rejected",
         "reason": "安全生产许可证已过期",
     },
+    NotificationKind.INDUCTION_LAPSING: {
+        "worker_name": "张三",
+        "contractor_name": "华东安装",
+        "induction": "入厂安全教育",
+        "plant_name": "一厂",
+        "valid_until": date(2026, 12, 1),
+        "days_left": 3,
+    },
 }
 
 

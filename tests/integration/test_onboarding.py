@@ -555,7 +555,7 @@ async def test_the_beat_job_sends_the_watch_to_every_tenant(
             sent.append(kwargs)
 
     monkeypatch.setattr("onboarding.tasks.expiry_watch", Recorder())
-    monkeypatch.setattr("onboarding.tasks.worker_database", lambda: sqlite_db)
+    monkeypatch.setattr("infra.tasks.worker_database", lambda: sqlite_db)
     assert expiry_fan_out.run() == len(sent)
     assert {str(tenant.id) for tenant in tenants} <= {kwargs["tenant_id"] for kwargs in sent}
     assert all(set(kwargs) == {"tenant_id"} for kwargs in sent)

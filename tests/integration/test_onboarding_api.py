@@ -241,6 +241,7 @@ def _request(stage: Stage, method: str, path: str, body: Any) -> dict[str, Any]:
             "email": f"{uuid.uuid4().hex[:8]}@x.example",
             "name": "新账号",
             "password": "long-enough-1",
+            "role": "contractor_admin",
         }
     elif body == "certificate":
         kwargs["json"] = {**CERTIFICATE, "worker_id": ids["w"]}
@@ -823,16 +824,48 @@ async def test_journey_from_registration_to_qualified_workers(
     assert [w["name"] for w in imported.json()["imported"]] == ["李四"]
     assert [(s["row"], s["rule"]) for s in imported.json()["skipped"]] == [(3, "birth_date")]
 
-    login = await client.post(
+    [li_worker] = imported.json()["imported"]
+    unnamed = await client.post(
         f"{base}/users",
         headers=boss,
         json={"email": "li@journey.example", "name": "李四", "password": "worker-pass-1"},
     )
+    assert [(e["field"], e["rule"]) for e in unnamed.json()["errors"]] == [
+        ("worker_id", "required")
+    ]
+    login = await client.post(
+        f"{base}/users",
+        headers=boss,
+        json={
+            "email": "li@journey.example",
+            "name": "李四",
+            "password": "worker-pass-1",
+            "worker_id": li_worker["id"],
+        },
+    )
     assert login.status_code == 201 and login.json()["role"] == "contractor_worker", login.text
+    second_login = await client.post(
+        f"{base}/users",
+        headers=boss,
+        json={
+            "email": "li2@journey.example",
+            "name": "李四",
+            "password": "worker-pass-1",
+            "worker_id": li_worker["id"],
+        },
+    )
+    assert [(e["field"], e["rule"]) for e in second_login.json()["errors"]] == [
+        ("worker_id", "unique")
+    ]
     taken = await client.post(
         f"{base}/users",
         headers=boss,
-        json={"email": "LI@journey.example", "name": "李四", "password": "worker-pass-1"},
+        json={
+            "email": "LI@journey.example",
+            "name": "李四",
+            "password": "worker-pass-1",
+            "role": "contractor_admin",
+        },
     )
     assert [(e["field"], e["rule"]) for e in taken.json()["errors"]] == [("email", "unique")]
     worker_login = await client.post(

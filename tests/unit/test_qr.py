@@ -47,6 +47,12 @@ def test_verification_url_round_trips(settings: Settings) -> None:
     assert read_verification_token(settings, _token(url)) == ref
 
 
+def test_the_same_record_always_prints_the_same_link(settings: Settings) -> None:
+    ref = _ref(version=2)
+    assert verification_url(settings, ref) == verification_url(settings, ref)
+    assert verification_url(settings, ref) != verification_url(settings, _ref(version=2))
+
+
 def test_token_from_another_key_is_refused(settings: Settings) -> None:
     other = dataclasses.replace(settings, secret_key="another-installation")
     url = verification_url(other, _ref())
@@ -58,8 +64,8 @@ def test_altered_token_is_refused(settings: Settings) -> None:
     genuine = _token(verification_url(settings, _ref()))
     other = _token(verification_url(settings, _ref()))
     # Another record's payload under this token's signature.
-    # rsplit: a compressed payload starts with "." itself, the timestamp and signature are last.
-    spliced = other.rsplit(".", 2)[0] + "." + ".".join(genuine.rsplit(".", 2)[1:])
+    # rsplit: a compressed payload starts with "." itself; the signature is last.
+    spliced = other.rsplit(".", 1)[0] + "." + genuine.rsplit(".", 1)[1]
     assert spliced != genuine
     with pytest.raises(InvalidSignedToken):
         read_verification_token(settings, spliced)
@@ -88,7 +94,7 @@ def test_token_signed_for_another_purpose_is_refused(settings: Settings) -> None
     ],
 )
 def test_signed_payload_of_another_shape_is_refused(settings: Settings, payload: object) -> None:
-    token = TokenSigner(settings.secret_key).sign(payload, purpose=VERIFY_PURPOSE)
+    token = TokenSigner(settings.secret_key).sign_lasting(payload, purpose=VERIFY_PURPOSE)
     with pytest.raises(InvalidSignedToken) as refused:
         read_verification_token(settings, token)
     assert refused.value.reason == "malformed"

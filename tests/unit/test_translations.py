@@ -70,3 +70,21 @@ def test_lookup_follows_the_locale_scope() -> None:
         assert gettext("Sign in") == "Sign in"
     with locale_scope("fr"):
         assert gettext("Sign in") == "登录", "an unsupported language falls back to Chinese"
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_translations_keep_the_format_placeholders(locale: str) -> None:
+    """Messages are filled with ``%``, in Python and in templates alike: a translation with a
+    placeholder, or a bare percent sign, its message lacks breaks the page that shows it."""
+    placeholder = re.compile(r"%(?:\([a-z_]+\)s|%)")
+    broken = [
+        m.id
+        for m in _catalog(locale)
+        if m.id
+        and isinstance(m.string, str)
+        and (
+            sorted(placeholder.findall(m.string)) != sorted(placeholder.findall(m.id))
+            or m.string.count("%") != m.id.count("%")
+        )
+    ]
+    assert broken == []

@@ -1,0 +1,112 @@
+"""Zones: drawing them, listing them, and the point a permit's distance rules measure from."""
+
+from __future__ import annotations
+
+import uuid
+
+from geopy.distance import geodesic
+from shapely.geometry import Point, Polygon, shape
+from shapely.ops import nearest_points
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geofence.models import Zone
+from geofence.schemas import CircleIn, PolygonIn, ZoneIn
+from infra import audit
+from infra.errors import Conflict, InvalidInput, NotFound
+from infra.i18n import N_
+from tenants.models import Plant
+
+ZONE_NOT_FOUND = N_("Zone not found.")
+
+
+def _polygon_geometry(polygon: PolygonIn) -> dict[str, object]:
+    for index, ring in enumerate(polygon.coordinates):
+        if ring[0] != ring[-1]:
+            raise InvalidInput(
+                f"shape.coordinates[{index}]", "closed", N_("A ring must end where it starts.")
+            )
+    geometry = {"type": "Polygon", "coordinates": [list(map(list, r)) for r in polygon.coordinates]}
+    drawn = shape(geometry)
+    if not isinstance(drawn, Polygon) or not drawn.is_valid or drawn.area == 0:
+        raise InvalidInput(
+            "shape.coordinates",
+            "simple",
+            N_("The polygon crosses itself or encloses no area."),
+        )
+    return geometry
+
+
+async def create_zone(session: AsyncSession, data: ZoneIn, *, actor_id: uuid.UUID) -> Zone:
+    if await session.scalar(select(Plant.id).where(Plant.id == data.plant_id)) is None:
+        raise InvalidInput("plant_id", "exists", N_("No such plant."))
+    if isinstance(data.shape, CircleIn):
+        geometry: dict[str, object] = {"type": "Point", "coordinates": list(data.shape.center)}
+        radius = data.shape.radius_m
+    else:
+        geometry = _polygon_geometry(data.shape)
+        radius = None
+    taken = await session.scalar(
+        select(Zone.id).where(Zone.plant_id == data.plant_id, Zone.name == data.name)
+    )
+    if taken is not None:
+        raise Conflict("name", "unique", N_("The plant already has a zone with this name."))
+    zone = Zone(
+        plant_id=data.plant_id,
+        name=data.name,
+        kind=data.kind,
+        geometry=geometry,
+        radius_m=radius,
+        buffer_m=data.buffer_m,
+    )
+    session.add(zone)
+    await session.flush()
+    await audit.record(
+        session,
+        action="zone.created",
+        subject_type="zone",
+        subject_id=zone.id,
+        actor_id=actor_id,
+        payload={"plant_id": zone.plant_id, "name": zone.name, "kind": zone.kind},
+    )
+    return zone
+
+
+async def get_zone(session: AsyncSession, zone_id: uuid.UUID) -> Zone:
+    zone = await session.scalar(select(Zone).where(Zone.id == zone_id))
+    if zone is None:
+        raise NotFound(ZONE_NOT_FOUND)
+    return zone
+
+
+async def list_zones(session: AsyncSession, plant_id: uuid.UUID) -> list[Zone]:
+    query = select(Zone).where(Zone.plant_id == plant_id, Zone.retired_at.is_(None))
+    return list((await session.execute(query.order_by(Zone.name))).scalars())
+
+
+def reference_point(zone: Zone) -> tuple[float, float]:
+    """The (lat, lon) a zone's distance rules measure from: a circle's centre, a polygon's
+    representative point (inside it even when the polygon is concave)."""
+    if zone.geometry["type"] == "Point":
+        lon, lat = zone.geometry["coordinates"]
+        return float(lat), float(lon)
+    point = shape(zone.geometry).representative_point()
+    return point.y, point.x
+
+
+def contains(zone: Zone, latitude: float, longitude: float, accuracy_m: float = 0.0) -> bool:
+    """Whether a position may be inside the zone: within its shape, or nearer to it than its
+    buffer plus the position's accuracy. Distances are geodesic on WGS-84."""
+    slack = zone.buffer_m + accuracy_m
+    if zone.geometry["type"] == "Point":
+        lon, lat = zone.geometry["coordinates"]
+        return (
+            float(geodesic((lat, lon), (latitude, longitude)).meters)
+            <= (zone.radius_m or 0) + slack
+        )
+    polygon = shape(zone.geometry)
+    where = Point(longitude, latitude)
+    if polygon.contains(where):
+        return True
+    nearest, _ = nearest_points(polygon, where)
+    return float(geodesic((nearest.y, nearest.x), (latitude, longitude)).meters) <= slack

@@ -14,7 +14,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -134,8 +134,10 @@ def content_document(permit: Permit, crew: Sequence[PermitCrewMember]) -> dict[s
         "level": permit.level,
         "location": permit.location,
         "work_content": permit.work_content,
-        "planned_start": permit.planned_start.isoformat(),
-        "planned_end": permit.planned_end.isoformat(),
+        # In UTC, as stored: a time still carrying the applicant's offset in memory must hash
+        # as it will when read back.
+        "planned_start": permit.planned_start.astimezone(UTC).isoformat(),
+        "planned_end": permit.planned_end.astimezone(UTC).isoformat(),
         "work_leader_id": str(permit.work_leader_id),
         "guardian_worker_id": str(permit.guardian_worker_id or ""),
         "guardian_user_id": str(permit.guardian_user_id or ""),

@@ -70,6 +70,9 @@ def level_label(work_type: str, level: str | None) -> str:
 # The types whose work starts only after a gas analysis (§5.3, §6.3).
 GAS_ANALYSED = frozenset({WorkType.HOT_WORK, WorkType.CONFINED_SPACE})
 
+# Special hot work keeps video of the whole job (§5.2.11): this measure must apply at that level.
+VIDEO_MEASURE = "video"
+
 _COMMON = (
     ("briefing", N_("Safety briefing given to the crew and site walked together (§4.4)")),
     ("ppe", N_("Personal protective equipment suited to the work is worn")),
@@ -84,6 +87,10 @@ CHECKLISTS = MappingProxyType(
             ("combustibles", N_("Combustibles within 15 m removed or covered")),
             ("extinguishers", N_("Fire extinguishers and fire blanket at hand")),
             ("gas_tested", N_("Gas analysed within 30 minutes before fire (§5.3.1)")),
+            (
+                VIDEO_MEASURE,
+                N_("Explosion-proof camera films the whole job (special level, §5.2.11)"),
+            ),
             (
                 "welding_gear",
                 N_("Welding machine, cylinders and hoses checked; cylinders 5 m apart"),

@@ -33,7 +33,7 @@ from onboarding.qualification import Reason, contractor_verdict
 from onboarding.services import qualified_workers
 from onboarding.states import ItemState
 from permits import rules
-from permits.catalogue import GAS_ANALYSED, checklist_codes
+from permits.catalogue import GAS_ANALYSED, VIDEO_MEASURE, checklist_codes
 from permits.holidays import HolidayCalendar
 from permits.models import CalendarDay, GasAnalysis, Permit, PermitCrewMember
 from permits.rules import RuleViolation
@@ -379,6 +379,17 @@ def _checklist_answered(facts: Facts) -> list[FieldProblem]:
     ]
 
 
+def _video_kept(facts: Facts) -> list[FieldProblem]:
+    """§5.2.11: special hot work is filmed from start to end, so the measure must apply."""
+    permit = facts.permit
+    if facts.work_type is not WorkType.HOT_WORK or permit.level != rules.HotWorkLevel.SPECIAL:
+        return []
+    applies = {item["code"]: item["applies"] for item in permit.checklist}
+    if applies.get(VIDEO_MEASURE):
+        return []
+    return [from_violation(rules.violation("closure.video"), f"checklist.{VIDEO_MEASURE}")]
+
+
 def _checklist_confirmed(facts: Facts) -> list[FieldProblem]:
     return [
         problem(
@@ -531,6 +542,7 @@ async def check(
     flags: list[FieldProblem] = []
     if stage in (Stage.SUBMIT, Stage.APPROVE):
         found += _checklist_answered(facts)
+        found += _video_kept(facts)
         found += await _window(session, facts, now)
         calendar = await tenant_calendar(session)
         found += grade(

@@ -45,9 +45,21 @@ def make_uscc() -> str:
     return body + uscc_check_char(body)
 
 
-def make_id_number(birth: date = date(1990, 1, 1), region: str = "330102") -> str:
-    body = f"{region}{birth:%Y%m%d}{_random.randrange(1000):03d}"
-    return body + id_check_char(body)
+_issued_id_numbers: set[str] = set()
+_FIRST_BIRTH = date(1970, 1, 1)
+_BIRTH_DAYS = 30 * 365
+
+
+def make_id_number(birth: date | None = None, region: str = "330102") -> str:
+    """A valid ID number never handed out before in this run: companies refuse a person twice,
+    so two random draws that happened to meet would fail a test by chance. Without a birth date
+    the person is born on some day of thirty years, which leaves room for millions."""
+    while True:
+        born = birth or _FIRST_BIRTH + timedelta(days=_random.randrange(_BIRTH_DAYS))
+        body = f"{region}{born:%Y%m%d}{_random.randrange(1000):03d}"
+        if body not in _issued_id_numbers:
+            _issued_id_numbers.add(body)
+            return body + id_check_char(body)
 
 
 def roster_xlsx(rows: Iterable[Iterable[object]], header: Iterable[str] = ()) -> bytes:

@@ -25,6 +25,7 @@ from infra.settings import Settings
 from onboarding import services as onboarding_services
 from onboarding.catalogue import WorkType
 from permits import rules, services
+from permits.catalogue import VIDEO_MEASURE
 from permits.models import ChainPolicy, Permit
 from permits.rules import GasUnit
 from permits.schemas import ChecklistAnswer, DecisionIn, GasAnalysisIn, PositionIn, ReadingIn
@@ -317,6 +318,37 @@ async def test_validity_longer_than_the_standard_allows_is_refused_at_submission
         cancelled = await services.cancel(session, actor, served.id, "计划变更", now=at.now)
     assert cancelled.state == "cancelled"
     assert {s.status for s in await world.steps(served.id)} == {"cancelled"}
+
+
+async def test_5_2_11_special_hot_work_is_filmed_from_start_to_end(world: PermitWorld) -> None:
+    """§5.2.11: at the special level the camera measure must apply; below it, it may not."""
+    day = working_day(_today() + timedelta(days=1))
+    at = window(day, hours=4)
+    unfilmed = [
+        ChecklistAnswer(code=item.code, applies=item.code != VIDEO_MEASURE)
+        for item in checklist_for(WorkType.HOT_WORK)
+    ]
+    special = await world.draft(
+        world.permit_in(WorkType.HOT_WORK, at, requested_level="special", checklist=unfilmed),
+        now=at.now,
+    )
+    with pytest.raises(RulesBroken) as refused:
+        await world.submit(special.id, now=at.now)
+    assert ("closure.video", "§5.2.11", None) in _problems(refused)
+    level2 = await world.draft(
+        world.permit_in(WorkType.HOT_WORK, at, requested_level="level2", checklist=unfilmed),
+        now=at.now,
+    )
+    assert (await world.submit(level2.id, now=at.now)).state == "submitted"
+    filmed = await world.draft(
+        world.permit_in(
+            WorkType.HOT_WORK,
+            Window(at.start + timedelta(hours=5), at.end + timedelta(hours=5)),
+            requested_level="special",
+        ),
+        now=at.now,
+    )
+    assert (await world.submit(filmed.id, now=at.now)).state == "submitted"
 
 
 # --- gates against admission and training ----------------------------------------------------

@@ -141,6 +141,25 @@ def contractor_admins(session: Session, contractor_id: uuid.UUID) -> list[User]:
     return list(session.execute(query).scalars())
 
 
+def worker_and_admins(session: Session, worker: Worker) -> list[User]:
+    """Who speaks for a worker: their own active login, if they have one, then their company's
+    administrators; each once."""
+    people = (
+        []
+        if worker.user_id is None
+        else list(
+            session.execute(
+                select(User).where(User.id == worker.user_id, User.is_active.is_(True))
+            ).scalars()
+        )
+    )
+    return people + [
+        admin
+        for admin in contractor_admins(session, worker.contractor_id)
+        if admin.id != worker.user_id
+    ]
+
+
 def notify_decision(
     session: Session,
     contractor: Contractor,

@@ -21,7 +21,8 @@ from infra.i18n import N_, gettext, locale_scope
 from infra.notify import Notification, NotificationKind
 from infra.tenancy import current_tenant_id
 from onboarding.catalogue import WORK_TYPE_LABELS, WorkType
-from onboarding.models import Contractor, ContractorMember, Worker
+from onboarding.changes import worker_and_admins
+from onboarding.models import Contractor, Worker
 from permits.models import ApprovalStep, ChainPolicy, Permit
 from permits.rules import ApprovalRole, ChainStep, StepKind, merge_chain, standard_chain
 from tenants.models import Membership, Plant, Role, User
@@ -162,25 +163,8 @@ def deciders(
     """Who may decide the step: holders of its role on the permit's plant; the work leader's
     step is the contractor's (the work leader's own login, or the company's administrators)."""
     if ApprovalRole(step.role) is ApprovalRole.WORK_LEADER and role is None:
-        leader_login = session.scalar(
-            select(Worker.user_id).where(Worker.id == permit.work_leader_id)
-        )
-        admins = session.execute(
-            select(User)
-            .join(ContractorMember, ContractorMember.user_id == User.id)
-            .join(Membership, Membership.user_id == User.id)
-            .where(
-                ContractorMember.contractor_id == permit.contractor_id,
-                Membership.role == Role.CONTRACTOR_ADMIN.value,
-                User.is_active.is_(True),
-            )
-        ).scalars()
-        found = {user.id: user for user in admins}
-        if leader_login is not None:
-            leader = session.scalar(select(User).where(User.id == leader_login))
-            if leader is not None:
-                found[leader.id] = leader
-        return list(found.values())
+        leader = session.execute(select(Worker).where(Worker.id == permit.work_leader_id))
+        return worker_and_admins(session, leader.scalar_one())
     wanted = role or HOLDERS[ApprovalRole(step.role)]
     return list(
         session.execute(

@@ -54,8 +54,8 @@ from onboarding.catalogue import QUALIFYING_CERTIFICATES, WORK_TYPE_LABELS, Work
 from onboarding.models import Certificate, Contractor, Worker
 from onboarding.states import ItemState
 from permits.catalogue import checklist_label, level_label
-from permits.models import ApprovalStep, GasAnalysis, Permit, PermitCrewMember
-from permits.services import content_hash
+from permits.models import Permit
+from permits.services import content_hash, crew_of, gas_analyses_of, steps_of
 from permits.states import PermitState
 from tenants.models import Plant, Tenant, User
 from training.briefings import briefing_status
@@ -104,18 +104,6 @@ def permit_url(settings: Settings, permit: Permit) -> str:
 
 
 # --- the check -------------------------------------------------------------------------------
-
-
-async def _crew(session: AsyncSession, permit_id: uuid.UUID) -> list[PermitCrewMember]:
-    return list(
-        (
-            await session.execute(
-                select(PermitCrewMember)
-                .where(PermitCrewMember.permit_id == permit_id)
-                .order_by(PermitCrewMember.id)
-            )
-        ).scalars()
-    )
 
 
 async def _newer_version_approved(session: AsyncSession, permit: Permit) -> bool:
@@ -171,7 +159,7 @@ async def verify_permit(
     # Every version is its own row: a link naming another version of this row was not ours.
     if printed_version != permit.version:
         return Verdict(VerificationStatus.INVALID, title=title)
-    crew = await _crew(session, permit.id)
+    crew = await crew_of(session, permit.id)
     intact = permit.content_hash is not None and content_hash(permit, crew) == permit.content_hash
     status = permit_status(
         permit,
@@ -309,25 +297,9 @@ async def permit_context(
         select(Contractor.name).where(Contractor.id == permit.contractor_id)
     )
     zone = plant.timezone
-    crew = await _crew(session, permit.id)
-    steps = list(
-        (
-            await session.execute(
-                select(ApprovalStep)
-                .where(ApprovalStep.permit_id == permit.id)
-                .order_by(ApprovalStep.position)
-            )
-        ).scalars()
-    )
-    analyses = list(
-        (
-            await session.execute(
-                select(GasAnalysis)
-                .where(GasAnalysis.permit_id == permit.id)
-                .order_by(GasAnalysis.sampled_at)
-            )
-        ).scalars()
-    )
+    crew = await crew_of(session, permit.id)
+    steps = await steps_of(session, permit.id)
+    analyses = await gas_analyses_of(session, permit.id)
     briefing = await briefing_status(session, permit.id)
     completed = await _ledger_entry(session, permit, "permit.complete")
     accepted = await _ledger_entry(session, permit, "permit.accept")

@@ -154,7 +154,7 @@ def content_hash(permit: Permit, crew: Sequence[PermitCrewMember]) -> str:
     return hashlib.sha256(canonical_json(content_document(permit, crew))).hexdigest()
 
 
-async def _crew(session: AsyncSession, permit_id: uuid.UUID) -> list[PermitCrewMember]:
+async def crew_of(session: AsyncSession, permit_id: uuid.UUID) -> list[PermitCrewMember]:
     return list(
         (
             await session.execute(
@@ -294,7 +294,7 @@ async def _apply(
     permit.details = details
     session.add(permit)
     await session.flush()
-    for member in await _crew(session, permit.id):
+    for member in await crew_of(session, permit.id):
         await session.delete(member)
     await session.flush()
     session.add_all(
@@ -578,7 +578,7 @@ async def _approve(
     if permit.number is None:
         permit.number = await _next_number(session, permit, plant, now)
     permit.approved_at = now
-    permit.content_hash = content_hash(permit, await _crew(session, permit.id))
+    permit.content_hash = content_hash(permit, await crew_of(session, permit.id))
     await _move(
         session,
         actor,
@@ -657,7 +657,7 @@ async def revise(
     await session.flush()
     session.add_all(
         PermitCrewMember(permit_id=new.id, worker_id=m.worker_id, duty=m.duty)
-        for m in await _crew(session, old.id)
+        for m in await crew_of(session, old.id)
     )
     await session.flush()
     await _ledger(session, actor, new, "permit.revised", {"supersedes": old.id})
@@ -974,10 +974,6 @@ async def list_permit_summaries(
     return list((await session.execute(query)).all())
 
 
-async def crew_of(session: AsyncSession, permit_id: uuid.UUID) -> list[PermitCrewMember]:
-    return await _crew(session, permit_id)
-
-
 async def gas_analyses_of(session: AsyncSession, permit_id: uuid.UUID) -> list[GasAnalysis]:
     return list(
         (
@@ -1025,7 +1021,7 @@ async def prepare_briefing(session: AsyncSession, actor: Actor, permit_id: uuid.
     """The permit's job briefing for its current content and crew, by a host user who may
     brief at its plant."""
     permit = await get_permit(session, actor, permit_id)
-    source = briefing_source(permit, await _crew(session, permit.id))
+    source = briefing_source(permit, await crew_of(session, permit.id))
     return await briefings.prepare_briefing(session, actor.principal, source)
 
 

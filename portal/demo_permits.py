@@ -85,8 +85,8 @@ from tenants.models import Membership, Plant, Role, Tenant, User
 from training import briefings
 from training.evidence import SigningDevice
 from training.models import Induction
-from training.schemas import BriefingSource, SignatureIn
 from training.schemas import PositionIn as SignPosition
+from training.schemas import SignatureIn
 
 # --- zones -----------------------------------------------------------------------------------
 
@@ -404,56 +404,6 @@ _HAZARDS = {
     WorkType.TEMP_POWER: ("触电", "电气火花引燃可燃气体", "电缆破损漏电"),
     WorkType.EXCAVATION: ("挖断埋地电缆、管线", "坑壁坍塌", "人员坠坑"),
     WorkType.ROAD_CLOSURE: ("车辆误入作业区撞击伤人", "消防通道受阻", "夜间照明不足"),
-}
-_MEASURES = {
-    WorkType.HOT_WORK: (
-        "动火点与工艺管线加盲板隔离并吹扫置换",
-        "清除 15 m 内可燃物，封堵地漏",
-        "动火前 30 分钟内气体分析合格",
-        "配备灭火器 2 具及灭火毯",
-    ),
-    WorkType.CONFINED_SPACE: (
-        "与相连管线加盲板隔离，搅拌器断电上锁挂牌",
-        "强制通风，禁止用纯氧通风",
-        "进入前 30 分钟内检测合格，作业中每 2 小时检测",
-        "出入口设专人监护并登记人员工具",
-    ),
-    WorkType.BLIND_PLATE: (
-        "管线泄压、排净、降温至安全温度",
-        "盲板及垫片规格与管线压力等级和介质相符",
-        "盲板位置在图纸上标注并现场挂牌",
-        "作业点 30 m 内禁止动火",
-    ),
-    WorkType.HEIGHT: (
-        "全身式安全带高挂低用",
-        "脚手架验收合格挂绿牌",
-        "下方设警戒区并专人看守",
-        "风力五级以上或大雾停止作业",
-    ),
-    WorkType.LIFTING: (
-        "吊装方案审批，核对载荷、半径和额定起重量",
-        "检查吊索具、卸扣及吊钩",
-        "划定警戒区，吊物下严禁站人",
-        "指定指挥人员，统一指挥信号",
-    ),
-    WorkType.TEMP_POWER: (
-        "安装漏电保护器并试验合格",
-        "电缆架空或埋地敷设，避开车辆通道",
-        "防爆区域使用防爆电气设备",
-        "由持证电工接线和拆除",
-    ),
-    WorkType.EXCAVATION: (
-        "查明并标记埋地电缆和管道",
-        "坑壁放坡或支护，弃土距坑边 1 m 以上",
-        "坑边设围栏和警示灯",
-        "设置上下梯子",
-    ),
-    WorkType.ROAD_CLOSURE: (
-        "查明道路下方埋地设施",
-        "两端设置断路标志和围挡，夜间设警示灯",
-        "通知消防队，保留消防通道",
-        "执行交通绕行方案",
-    ),
 }
 _EMERGENCY = {
     WorkType.HOT_WORK: (
@@ -898,21 +848,8 @@ async def _brief(world: _World, plan: _Plan, permit: Permit, briefer: Principal)
     session, rng = world.session, world.rng
     assert permit.number is not None
     crew = [worker for worker, _ in plan.crew]
-    briefing = await briefings.prepare_briefing(
-        session,
-        briefer,
-        BriefingSource(
-            permit_id=permit.id,
-            permit_number=permit.number,
-            plant_id=permit.plant_id,
-            work_type=plan.work_type,
-            location=permit.location,
-            work_content=permit.work_content,
-            hazards=tuple(permit.hazards),
-            control_measures=_MEASURES[plan.work_type],
-            emergency_measures=tuple(permit.emergency_measures),
-            crew=tuple(worker.id for worker in crew),
-        ),
+    briefing = await permits.prepare_briefing(
+        session, await permits.actor_for(session, briefer), permit.id
     )
     lat, lon = geofence.reference_point(plan.zone)
     device = SigningDevice(

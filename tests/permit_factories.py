@@ -72,7 +72,7 @@ from tests.training_factories import (
 from training import briefings
 from training import services as training_services
 from training.models import Induction
-from training.schemas import AnswersIn, BriefingSource, InductionIn
+from training.schemas import AnswersIn, InductionIn
 
 PLANT_TZ = ZoneInfo("Asia/Shanghai")
 # Zone Z1 is a 40 m circle; Z2 lies about 19 m east of its centre (inside the 30 m of §7.6);
@@ -469,25 +469,9 @@ class PermitWorld:
         """The unit supervisor briefs the crew (§4.4) and signs; the crew sign on his tablet."""
         briefer = self.supervisor
         async with self.session() as session:
-            permit = await session.get_one(Permit, permit_id)
             crew = [m.worker_id for m in await services.crew_of(session, permit_id)]
-            briefing = await briefings.prepare_briefing(
-                session,
-                briefer,
-                BriefingSource(
-                    permit_id=permit.id,
-                    permit_number=permit.number or str(permit.id),
-                    plant_id=permit.plant_id,
-                    work_type=WorkType(permit.work_type),
-                    location=permit.location,
-                    work_content=permit.work_content,
-                    hazards=tuple(permit.hazards),
-                    control_measures=tuple(
-                        item["code"] for item in permit.checklist if item["applies"]
-                    ),
-                    emergency_measures=tuple(permit.emergency_measures),
-                    crew=tuple(crew),
-                ),
+            briefing = await services.prepare_briefing(
+                session, await services.actor_for(session, briefer), permit_id
             )
             await briefings.sign_as_briefer(
                 session, self.storage, briefer, briefing.id, signature_in(briefer.name), DEVICE

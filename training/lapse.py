@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from infra.notify import Notification, NotificationKind
 from infra.tasks import record_effect
 from infra.tenancy import current_tenant_id
-from onboarding.changes import contractor_admins
+from onboarding.changes import worker_and_admins
 from onboarding.expiry import REMINDER_DAYS, reminder_due
 from onboarding.models import Contractor, Worker
 from onboarding.states import ContractorState, ItemState
-from tenants.models import Plant, User
+from tenants.models import Plant
 from tenants.notifications import enqueue_notification
 from training.models import Induction, InductionSignature, InductionVersion
 
@@ -139,17 +139,7 @@ def lapsing_signatures(session: Session, today: date) -> list[Lapsing]:
 
 def reminder_recipients(session: Session, worker: Worker) -> list[uuid.UUID]:
     """The worker's own active login, if any, then the company's administrators; each once."""
-    recipients: list[uuid.UUID] = []
-    if worker.user_id is not None:
-        own = session.execute(
-            select(User.id).where(User.id == worker.user_id, User.is_active.is_(True))
-        ).scalar_one_or_none()
-        if own is not None:
-            recipients.append(own)
-    for admin in contractor_admins(session, worker.contractor_id):
-        if admin.id not in recipients:
-            recipients.append(admin.id)
-    return recipients
+    return [user.id for user in worker_and_admins(session, worker)]
 
 
 def _remind(session: Session, item: Lapsing, *, days_left: int, threshold: int) -> int | None:

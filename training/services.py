@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import audit
@@ -331,11 +331,11 @@ async def assignments(session: AsyncSession, taker: Taker) -> list[Assignment]:
     )
     plants = {plant.id: plant for plant in (await session.execute(select(Plant))).scalars()}
     standing = await _standing(session, [taker.worker.id], [i.id for i in inductions])
+    versions = await _current_versions(session, inductions)
     today = plant_today()
     result = []
     for induction in inductions:
-        version = await current_version(session, induction)
-        assert version is not None
+        version = versions[induction.id]
         used = await _attempts_on(session, taker.worker.id, induction.id, today)
         status, valid_until = standing.get((taker.worker.id, induction.id), ("pending", None))
         result.append(
@@ -351,6 +351,40 @@ async def assignments(session: AsyncSession, taker: Taker) -> list[Assignment]:
     return result
 
 
+async def _valid_until(
+    session: AsyncSession, worker_ids: Sequence[uuid.UUID], induction_ids: Sequence[uuid.UUID]
+) -> dict[tuple[uuid.UUID, uuid.UUID], date]:
+    """The latest validity end per worker and induction they signed: what counts for them."""
+    rows = await session.execute(
+        select(
+            InductionSignature.worker_id,
+            InductionSignature.induction_id,
+            func.max(InductionSignature.valid_until),
+        )
+        .where(
+            InductionSignature.worker_id.in_(worker_ids),
+            InductionSignature.induction_id.in_(induction_ids),
+        )
+        .group_by(InductionSignature.worker_id, InductionSignature.induction_id)
+    )
+    return {(worker_id, induction_id): day for worker_id, induction_id, day in rows}
+
+
+async def _current_versions(
+    session: AsyncSession, inductions: Sequence[Induction]
+) -> dict[uuid.UUID, InductionVersion]:
+    """The current version of each published induction, in one query."""
+    if not inductions:
+        return {}
+    current = [(induction.id, induction.current_version) for induction in inductions]
+    rows = await session.execute(
+        select(InductionVersion).where(
+            tuple_(InductionVersion.induction_id, InductionVersion.version).in_(current)
+        )
+    )
+    return {version.induction_id: version for version in rows.scalars()}
+
+
 async def _standing(
     session: AsyncSession, worker_ids: Sequence[uuid.UUID], induction_ids: Sequence[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[str, date | None]]:
@@ -359,22 +393,9 @@ async def _standing(
     if not worker_ids or not induction_ids:
         return {}
     today = plant_today()
-    latest = (
-        await session.execute(
-            select(
-                InductionSignature.worker_id,
-                InductionSignature.induction_id,
-                func.max(InductionSignature.valid_until),
-            )
-            .where(
-                InductionSignature.worker_id.in_(worker_ids),
-                InductionSignature.induction_id.in_(induction_ids),
-            )
-            .group_by(InductionSignature.worker_id, InductionSignature.induction_id)
-        )
-    ).all()
+    latest = await _valid_until(session, worker_ids, induction_ids)
     standing: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, date | None]] = {}
-    for worker_id, induction_id, valid_until in latest:
+    for (worker_id, induction_id), valid_until in latest.items():
         if valid_until < today:
             status = "lapsed"
         elif valid_until <= today + timedelta(days=EXPIRING_WITHIN_DAYS):
@@ -678,11 +699,10 @@ async def induction_board(
         )
     ).all()
     standing = await _standing(session, [w.id for w, _ in rows], [i.id for i in inductions])
+    versions = await _current_versions(session, inductions)
     board = []
     for induction in inductions:
-        version = await current_version(session, induction)
-        assert version is not None
-        title = version_content(version).title
+        title = version_content(versions[induction.id]).title
         for worker, contractor in rows:
             if induction.work_type is not None and induction.work_type not in contractor.work_types:
                 continue
@@ -722,29 +742,14 @@ async def induction_gaps(
     )
     if not inductions or not worker_ids:
         return []
-    valid = (
-        await session.execute(
-            select(
-                InductionSignature.worker_id,
-                InductionSignature.induction_id,
-                func.max(InductionSignature.valid_until),
-            )
-            .where(
-                InductionSignature.worker_id.in_(worker_ids),
-                InductionSignature.induction_id.in_([i.id for i in inductions]),
-            )
-            .group_by(InductionSignature.worker_id, InductionSignature.induction_id)
-        )
-    ).all()
-    until = {(worker_id, induction_id): day for worker_id, induction_id, day in valid}
+    until = await _valid_until(session, worker_ids, [i.id for i in inductions])
+    versions = await _current_versions(session, inductions)
     gaps = []
     for worker_id in worker_ids:
         for induction in inductions:
             valid_until = until.get((worker_id, induction.id))
             if valid_until is None or valid_until < last_day:
-                version = await current_version(session, induction)
-                assert version is not None
-                title = version_content(version).title
+                title = version_content(versions[induction.id]).title
                 gaps.append(InductionGap(worker_id, induction.id, title, valid_until))
     return gaps
 

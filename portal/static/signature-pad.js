@@ -1,6 +1,8 @@
 /* Signature pad: draws with finger, pen or mouse (Pointer Events) and keeps the strokes as
-   [[x, y, ms], ...] in CSS pixels of the canvas, with the canvas size, in the form's hidden
-   "strokes" input as JSON (training.schemas.StrokesIn). The server checks the strokes and renders
+   [[x, y, ms], ...] in CSS pixels of the canvas as it was when the drawing began, with that size,
+   in the form's hidden "strokes" input as JSON (training.schemas.StrokesIn). Phones resize the
+   page while a signer types the name (the keyboard opens) or turns the phone; the drawing is
+   kept and scaled onto the pad's new size rather than lost. The server checks the strokes and renders
    the image itself. The position is asked for once and only filled in when the phone gives it
    within a few seconds; signing never waits for it. */
 (function () {
@@ -26,6 +28,8 @@
     var current = null;
     var width = 0;
     var height = 0;
+    var shownWidth = 0;
+    var shownHeight = 0;
 
     function save() {
       input.value = strokes.length
@@ -60,31 +64,26 @@
 
     function resize() {
       var box = canvas.getBoundingClientRect();
-      var newWidth = Math.round(box.width);
-      var newHeight = Math.round(box.height);
-      if (newWidth === width && newHeight === height) {
-        return;
+      shownWidth = Math.round(box.width);
+      shownHeight = Math.round(box.height);
+      if (!strokes.length) {
+        width = shownWidth;
+        height = shownHeight;
       }
-      // Points are kept in CSS pixels of the pad as it was; a pad of another size would not
-      // match them, so a resized pad starts empty.
-      if (width !== 0 && strokes.length) {
-        strokes = [];
-        save();
-      }
-      width = newWidth;
-      height = newHeight;
       var ratio = window.devicePixelRatio || 1;
-      canvas.width = Math.round(width * ratio);
-      canvas.height = Math.round(height * ratio);
-      context.setTransform(ratio, 0, 0, ratio, 0, 0);
+      canvas.width = Math.round(shownWidth * ratio);
+      canvas.height = Math.round(shownHeight * ratio);
+      context.setTransform(
+        (ratio * shownWidth) / (width || 1), 0, 0, (ratio * shownHeight) / (height || 1), 0, 0
+      );
       paint();
     }
 
     function point(event) {
       var box = canvas.getBoundingClientRect();
       return [
-        round1(event.clientX - box.left),
-        round1(event.clientY - box.top),
+        round1(((event.clientX - box.left) * width) / (box.width || 1)),
+        round1(((event.clientY - box.top) * height) / (box.height || 1)),
         Math.max(0, Math.round(performance.now() - opened)),
       ];
     }
@@ -156,7 +155,7 @@
     clearButton.addEventListener("click", function () {
       strokes = [];
       current = null;
-      paint();
+      resize();
       save();
     });
 
@@ -167,8 +166,11 @@
     if (input.value) {
       try {
         var kept = JSON.parse(input.value);
-        if (kept.width === width && kept.height === height && Array.isArray(kept.strokes)) {
+        if (kept.width > 0 && kept.height > 0 && Array.isArray(kept.strokes)) {
           strokes = kept.strokes;
+          width = kept.width;
+          height = kept.height;
+          resize();
         }
       } catch (ignored) {
         strokes = [];

@@ -22,6 +22,7 @@ TENANT = "donghai-chem"
 PLANT = "NB01"
 WORKER_NAME = "孙志强"
 PHONE = {"width": 390, "height": 844}
+NEXT_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
 def _sign_in(page: Page, server: DemoServer, email: str, password: str) -> None:
@@ -126,7 +127,20 @@ def test_worker_reads_passes_signs_and_verifies(
             ],
         )
         expect(submit).to_be_enabled()
-        expect(page.get_by_test_id("strokes")).to_have_value(re.compile(r'"strokes":\[\[\['))
+        strokes = page.get_by_test_id("strokes")
+        expect(strokes).to_have_value(re.compile(r'"strokes":\[\[\['))
+        drawn = strokes.input_value()
+        # The keyboard opening for the name, or the phone turning, resizes the page: the
+        # drawing stays as drawn.
+        for size in (
+            {"width": PHONE["width"], "height": 480},
+            {"width": 844, "height": 390},
+            PHONE,
+        ):
+            page.set_viewport_size(size)
+            page.evaluate(NEXT_FRAMES)
+        expect(strokes).to_have_value(drawn)
+        expect(submit).to_be_enabled()
         page.get_by_test_id("full-name").fill(WORKER_NAME)
         page.get_by_test_id("consent").check()
         page.screenshot(path=str(artifacts_dir / "training-sign.png"), full_page=True)

@@ -33,16 +33,26 @@ def app_role() -> str:
     return _identifier(get_settings().db_app_role)
 
 
+def tenant_rls_statements(table: str) -> tuple[str, ...]:
+    """The DDL that puts a table under the tenant floor; also run for each new partition."""
+    table = _identifier(table)
+    return (
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY {POLICY_NAME} ON {table} "
+        f"USING ({TENANT_PREDICATE}) WITH CHECK ({TENANT_PREDICATE})",
+    )
+
+
+def data_grant_statement(table: str) -> str:
+    return f"GRANT SELECT, INSERT, UPDATE, DELETE ON {_identifier(table)} TO {app_role()}"
+
+
 def enable_tenant_rls(table: str) -> None:
     if not _is_postgres():
         return
-    table = _identifier(table)
-    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(
-        f"CREATE POLICY {POLICY_NAME} ON {table} "
-        f"USING ({TENANT_PREDICATE}) WITH CHECK ({TENANT_PREDICATE})"
-    )
+    for statement in tenant_rls_statements(table):
+        op.execute(statement)
 
 
 def disable_tenant_rls(table: str) -> None:

@@ -92,6 +92,14 @@ class Settings:
     billing_grace_days: int
     trial_days: int
     demo_permits: str
+    ping_batch_limit: int
+    ping_offline_window_hours: int
+    ping_future_skew_seconds: int
+    ping_retention_days: int
+    ping_partitions_ahead_days: int
+    map_tile_url: str
+    map_tile_attribution: str
+    map_coordinates: str
     debug: bool
 
     @property
@@ -158,6 +166,14 @@ class Settings:
             billing_grace_days=_env_int("BILLING_GRACE_DAYS", 14),
             trial_days=_env_int("TRIAL_DAYS", 30),
             demo_permits=_env("DEMO_PERMITS", "full"),
+            ping_batch_limit=_env_int("PING_BATCH_LIMIT", 1000),
+            ping_offline_window_hours=_env_int("PING_OFFLINE_WINDOW_HOURS", 72),
+            ping_future_skew_seconds=_env_int("PING_FUTURE_SKEW_SECONDS", 120),
+            ping_retention_days=_env_int("PING_RETENTION_DAYS", 400),
+            ping_partitions_ahead_days=_env_int("PING_PARTITIONS_AHEAD_DAYS", 14),
+            map_tile_url=_env("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
+            map_tile_attribution=_env("MAP_TILE_ATTRIBUTION", "© OpenStreetMap"),
+            map_coordinates=_env("MAP_COORDINATES", "wgs84"),
             debug=_env_bool("DEBUG", False),
         )
 

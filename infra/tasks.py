@@ -45,6 +45,7 @@ TASK_MODULES = (
     "onboarding.tasks",
     "training.tasks",
     "permits.tasks",
+    "geofence.tasks",
 )
 
 
@@ -59,6 +60,10 @@ def periodic_jobs(settings: Settings) -> dict[str, tuple[str, float]]:
         "training-lapse-watch": ("training.lapse_fan_out", 3600.0),
         # Late approval steps go up a level, and permits past their window lapse, within minutes.
         "permits-watch": ("permits.watch_fan_out", 300.0),
+        # Silence, an absent guardian and overstays show only as time passes: looked at each minute.
+        "geofence-sweep": ("geofence.sweep_fan_out", 60.0),
+        # Partitions of the ping table are made two weeks ahead; twice a day leaves slack.
+        "ping-partitions": ("geofence.ping_partitions", 12 * 3600.0),
         # Requests apply the billing clock to their own tenant; this keeps idle tenants current.
         "billing-clock": ("billing.apply_clock", 3600.0),
     }

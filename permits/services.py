@@ -23,7 +23,8 @@ from sqlalchemy import Row, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from geofence.models import Zone
+from geofence import tracking
+from geofence.models import MemberRole, WatchState, Zone
 from geofence.services import contains
 from infra import audit
 from infra.audit import canonical_json
@@ -61,7 +62,7 @@ from permits.states import (
     permit_transition,
 )
 from tenants.access import Principal, has_any_role, has_role_for_plant, visible_plant_ids
-from tenants.models import Plant, Role
+from tenants.models import Plant, Role, User
 from training import briefings
 from training.models import Briefing
 from training.schemas import BriefingSource
@@ -394,6 +395,61 @@ async def _move(
     await session.flush()
     await _ledger(
         session, actor, permit, f"permit.{action.value}", {"from": before, **(payload or {})}
+    )
+    await session.run_sync(lambda sync_session: supervise(sync_session, permit, now))
+
+
+_WATCH_STATES = {
+    PermitState.ACTIVE.value: WatchState.ACTIVE,
+    PermitState.SUSPENDED.value: WatchState.SUSPENDED,
+}
+
+
+def supervise(session: Session, permit: Permit, now: datetime) -> None:
+    """Tell geofence whom to watch in which zone while the work runs: the crew and the work
+    leader, and the guardian, each by the login their phone sends positions with. From the start
+    on, every change of the permit reaches the watch; a finished permit closes it."""
+    if permit.started_at is None:
+        return
+    crew_ids = set(
+        session.scalars(
+            select(PermitCrewMember.worker_id).where(PermitCrewMember.permit_id == permit.id)
+        )
+    )
+    crew_ids.add(permit.work_leader_id)
+    worker_ids = crew_ids | ({permit.guardian_worker_id} if permit.guardian_worker_id else set())
+    workers = {
+        worker.id: worker
+        for worker in session.scalars(select(Worker).where(Worker.id.in_(worker_ids)))
+    }
+    people = [
+        tracking.Person(worker.user_id, worker.id, worker.name, MemberRole.CREW)
+        for worker_id in sorted(crew_ids)
+        if (worker := workers.get(worker_id)) is not None and worker.user_id is not None
+    ]
+    guardian = workers.get(permit.guardian_worker_id) if permit.guardian_worker_id else None
+    if guardian is not None and guardian.user_id is not None:
+        people.append(
+            tracking.Person(guardian.user_id, guardian.id, guardian.name, MemberRole.GUARDIAN)
+        )
+    elif permit.guardian_user_id is not None:
+        name = session.scalar(select(User.name).where(User.id == permit.guardian_user_id))
+        people.append(
+            tracking.Person(permit.guardian_user_id, None, name or "", MemberRole.GUARDIAN)
+        )
+    tracking.sync_watch(
+        session,
+        tracking.WatchSpec(
+            id=permit.id,
+            plant_id=permit.plant_id,
+            zone_id=permit.zone_id,
+            label=permit.number or "",
+            starts_at=permit.planned_start,
+            ends_at=permit.planned_end,
+            state=_WATCH_STATES.get(permit.state, WatchState.CLOSED),
+            people=people,
+        ),
+        now,
     )
 
 
@@ -1275,6 +1331,7 @@ def expire_overdue(session: Session, now: datetime) -> int:
         ).scalars():
             step.status = "cancelled"
         session.flush()
+        supervise(session, permit, now)
         audit.append_entry(
             session,
             action="permit.expire",

@@ -9,6 +9,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import create_engine
 
 from infra.migrate import head_revision
+from infra.partitions import include_in_autogenerate
 from infra.schema import load_models
 from infra.settings import Settings
 from portal.app import create_app
@@ -18,7 +19,10 @@ def test_models_match_migrations(any_settings: Settings) -> None:
     engine = create_engine(any_settings.sync_migration_database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                connection,
+                opts={"compare_type": True, "include_name": include_in_autogenerate},
+            )
             assert context.get_current_revision() == head_revision()
             differences = compare_metadata(context, load_models())
     finally:

@@ -17,6 +17,7 @@ import msgspec
 import pytest
 from sqlalchemy import select, text
 
+from geofence.models import Watch, WatchMember
 from infra.audit import AuditEntry, verify_chain
 from infra.db import Database, utcnow
 from infra.errors import Conflict, DomainError, InvalidInput, NotFound, RulesBroken
@@ -678,10 +679,17 @@ async def test_work_starts_only_after_briefing_gas_and_measures_then_closes(
     assert all(item["confirmed_by"] == str(world.guardian.user_id) for item in confirmed.checklist)
     started = await act(world.guardian, services.start, now=start_at)
     assert (started.state, started.started_at) == ("active", start_at)
+    # From the start, geofence watches the zone: the crew with a login of their own (the work
+    # leader) and the guardian.
+    assert await _watched(world, permit.id) == (
+        "active",
+        {(world.leader_login.user_id, "crew"), (world.guardian.user_id, "guardian")},
+    )
 
     # The guardian stops the work; after 45 minutes level 1 needs a new analysis (§5.3.1d).
     suspended = await act(world.guardian, services.suspend, "动火点附近发现泄漏", now=at.at(60))
     assert (suspended.state, suspended.paused_at) == ("suspended", at.at(60))
+    assert (await _watched(world, permit.id))[0] == "suspended"
     with pytest.raises(RulesBroken) as refused:
         await act(world.guardian, services.resume, now=at.at(105))
     assert _problems(refused) == {("gas.reanalysis_pause", "§5.3.1d", None)}
@@ -696,6 +704,7 @@ async def test_work_starts_only_after_briefing_gas_and_measures_then_closes(
     assert completed.state == "completed"
     closed = await act(world.ehs, services.accept, "现场清理完毕", now=at.at(220))
     assert (closed.state, closed.closed_at) == ("closed", at.at(220))
+    assert (await _watched(world, permit.id))[0] == "closed"
     on_site = {"start", "suspend", "resume", "complete", "accept", "gas_analysed"}
     actions = [e.action for e in await _ledger(world, permit.id) if e.action[7:] in on_site]
     assert actions[-6:] == [
@@ -709,6 +718,18 @@ async def test_work_starts_only_after_briefing_gas_and_measures_then_closes(
     async with world.session() as session:
         report = await session.run_sync(verify_chain)
     assert report.ok and report.entries_checked > 20
+
+
+async def _watched(
+    world: PermitWorld, permit_id: uuid.UUID
+) -> tuple[str, set[tuple[uuid.UUID, str]]]:
+    async with world.session() as session:
+        watch = await session.scalar(select(Watch).where(Watch.id == permit_id))
+        assert watch is not None
+        members = (
+            await session.execute(select(WatchMember).where(WatchMember.watch_id == permit_id))
+        ).scalars()
+        return watch.state, {(member.user_id, member.role) for member in members}
 
 
 # --- revisions (§4.16, §4.18) ----------------------------------------------------------------

@@ -6,6 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
+LEAFLET := portal/static/vendor/leaflet/leaflet.js
 PACKAGES := infra tenants onboarding training permits geofence scoring portal
 BABEL_KEYWORDS := -k N_ -k InvalidInput:3 -k Conflict:3 -k NotFound:1 -k AuthenticationFailed:1 -k DomainError:1
 
@@ -19,6 +20,9 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
+$(LEAFLET): scripts/vendor-assets.sh
+	scripts/vendor-assets.sh
+
 system-deps-demo:
 	scripts/system-deps.sh demo
 
@@ -28,16 +32,16 @@ system-deps-test:
 services:
 	scripts/ensure-services.sh
 
-demo: $(SYNCED) system-deps-demo
+demo: $(SYNCED) $(LEAFLET) system-deps-demo
 	$(BIN)/portal demo
 
-serve: $(SYNCED)
+serve: $(SYNCED) $(LEAFLET)
 	$(BIN)/portal serve
 
-test: $(SYNCED) system-deps-test services
+test: $(SYNCED) $(LEAFLET) system-deps-test services
 	scripts/run-tests.sh $(BIN)/pytest
 
-bench: $(SYNCED) system-deps-test services
+bench: $(SYNCED) $(LEAFLET) system-deps-test services
 	$(BIN)/pytest tests/benchmarks -m benchmark -p no:randomly -s
 
 lint: $(SYNCED)

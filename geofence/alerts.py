@@ -175,8 +175,22 @@ def _notify(session: Session, alert: Alert, sighting: Sighting) -> None:
 
 
 def raise_all(session: Session, sightings: Sequence[Sighting]) -> list[Alert]:
-    opened = [raise_alert(session, sighting) for sighting in sightings]
-    return [alert for alert in opened if alert is not None]
+    """Raise a batch's sightings: one look at the database per condition, however often the
+    batch saw it, the first sighting opening the alert and the rest counted on it."""
+    by_condition: dict[str, list[Sighting]] = {}
+    for sighting in sorted(sightings, key=lambda sighting: sighting.at):
+        by_condition.setdefault(sighting.condition, []).append(sighting)
+    opened = []
+    for seen in by_condition.values():
+        alert = raise_alert(session, seen[0])
+        if len(seen) > 1:
+            counted = alert or _unresolved(session, seen[0].condition)
+            if counted is not None:
+                for later in seen[1:]:
+                    _seen_again(counted, later)
+        if alert is not None:
+            opened.append(alert)
+    return opened
 
 
 async def get_alert(session: AsyncSession, alert_id: uuid.UUID) -> Alert:

@@ -146,7 +146,18 @@ async def timeline(session: AsyncSession, watch_id: uuid.UUID) -> dict[str, Any]
             }
         )
     watch_alerts = await alerts.list_alerts(session, watch_id=watch_id, limit=1_000)
-    for alert in watch_alerts:
+    # A restricted zone is a person's alert, not the job's: the visits the job's people made
+    # while it ran belong on its timeline too.
+    visits = await session.scalars(
+        select(Alert).where(
+            Alert.kind == AlertKind.RESTRICTED_ZONE.value,
+            Alert.watch_id.is_(None),
+            Alert.user_id.in_([member.user_id for member in members]),
+            Alert.opened_at >= watch.starts_at - tracking.EARLY_ARRIVAL,
+            Alert.opened_at <= (watch.closed_at or watch.ends_at),
+        )
+    )
+    for alert in [*watch_alerts, *visits]:
         events.append(
             {"at": _iso(alert.opened_at), "kind": "alert", "alert": alert_document(alert)}
         )

@@ -1,4 +1,5 @@
-"""Zones: drawing them, listing them, and the point a permit's distance rules measure from."""
+"""Zones: drawing, redrawing and retiring them, listing them, and the point a permit's distance
+rules measure from."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from shapely.ops import nearest_points
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geofence.models import Zone
+from geofence.models import Watch, WatchState, Zone
 from geofence.schemas import CircleIn, PolygonIn, ZoneIn
 from infra import audit
+from infra.db import utcnow
 from infra.errors import Conflict, InvalidInput, NotFound
 from infra.i18n import N_
 from tenants.models import Plant
@@ -37,20 +39,40 @@ def _polygon_geometry(polygon: PolygonIn) -> dict[str, object]:
     return geometry
 
 
+def _shape_geometry(data: ZoneIn) -> tuple[dict[str, object], float | None]:
+    """The stored GeoJSON and radius of a drawn shape, refused when the shape is not one."""
+    if isinstance(data.shape, CircleIn):
+        return {"type": "Point", "coordinates": list(data.shape.center)}, data.shape.radius_m
+    return _polygon_geometry(data.shape), None
+
+
+async def _ensure_name_free(
+    session: AsyncSession, plant_id: uuid.UUID, name: str, zone_id: uuid.UUID | None = None
+) -> None:
+    # Retired zones keep their names: permits and alerts of the past still point at them.
+    query = select(Zone.id).where(Zone.plant_id == plant_id, Zone.name == name)
+    if zone_id is not None:
+        query = query.where(Zone.id != zone_id)
+    if await session.scalar(query) is not None:
+        raise Conflict("name", "unique", N_("The plant already has a zone with this name."))
+
+
+def _ledger_payload(zone: Zone) -> dict[str, object]:
+    return {
+        "plant_id": zone.plant_id,
+        "name": zone.name,
+        "kind": zone.kind,
+        "geometry": zone.geometry,
+        "radius_m": zone.radius_m,
+        "buffer_m": zone.buffer_m,
+    }
+
+
 async def create_zone(session: AsyncSession, data: ZoneIn, *, actor_id: uuid.UUID) -> Zone:
     if await session.scalar(select(Plant.id).where(Plant.id == data.plant_id)) is None:
         raise InvalidInput("plant_id", "exists", N_("No such plant."))
-    if isinstance(data.shape, CircleIn):
-        geometry: dict[str, object] = {"type": "Point", "coordinates": list(data.shape.center)}
-        radius = data.shape.radius_m
-    else:
-        geometry = _polygon_geometry(data.shape)
-        radius = None
-    taken = await session.scalar(
-        select(Zone.id).where(Zone.plant_id == data.plant_id, Zone.name == data.name)
-    )
-    if taken is not None:
-        raise Conflict("name", "unique", N_("The plant already has a zone with this name."))
+    geometry, radius = _shape_geometry(data)
+    await _ensure_name_free(session, data.plant_id, data.name)
     zone = Zone(
         plant_id=data.plant_id,
         name=data.name,
@@ -68,6 +90,65 @@ async def create_zone(session: AsyncSession, data: ZoneIn, *, actor_id: uuid.UUI
         subject_id=zone.id,
         actor_id=actor_id,
         payload={"plant_id": zone.plant_id, "name": zone.name, "kind": zone.kind},
+    )
+    return zone
+
+
+async def _current_zone(session: AsyncSession, zone_id: uuid.UUID) -> Zone:
+    """A zone that may still change: a retired one is history, and answers like a missing one."""
+    zone = await get_zone(session, zone_id)
+    if zone.retired_at is not None:
+        raise NotFound(ZONE_NOT_FOUND)
+    return zone
+
+
+async def update_zone(
+    session: AsyncSession, zone_id: uuid.UUID, data: ZoneIn, *, actor_id: uuid.UUID
+) -> Zone:
+    """Redraw or rename a zone. The ledger keeps the shape before and after, since the engine's
+    past decisions were made against the old one."""
+    zone = await _current_zone(session, zone_id)
+    if data.plant_id != zone.plant_id:
+        raise InvalidInput("plant_id", "unchanged", N_("A zone stays in its plant."))
+    geometry, radius = _shape_geometry(data)
+    await _ensure_name_free(session, zone.plant_id, data.name, zone.id)
+    before = _ledger_payload(zone)
+    zone.name, zone.kind, zone.buffer_m = data.name, data.kind, data.buffer_m
+    zone.geometry, zone.radius_m = geometry, radius
+    await session.flush()
+    await audit.record(
+        session,
+        action="zone.updated",
+        subject_type="zone",
+        subject_id=zone.id,
+        actor_id=actor_id,
+        payload={"before": before, "after": _ledger_payload(zone)},
+    )
+    return zone
+
+
+async def retire_zone(session: AsyncSession, zone_id: uuid.UUID, *, actor_id: uuid.UUID) -> Zone:
+    """Take a zone off the map. The row stays (permits, watches and alerts refer to it), and a
+    zone that open jobs are still watched in cannot go: their people would lose their fence."""
+    zone = await _current_zone(session, zone_id)
+    watched = await session.scalar(
+        select(Watch.id)
+        .where(Watch.zone_id == zone.id, Watch.state != WatchState.CLOSED.value)
+        .limit(1)
+    )
+    if watched is not None:
+        raise Conflict(
+            "zone_id", "in_use", N_("Jobs under way are watched in this zone; close them first.")
+        )
+    zone.retired_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        action="zone.retired",
+        subject_type="zone",
+        subject_id=zone.id,
+        actor_id=actor_id,
+        payload={"plant_id": zone.plant_id, "name": zone.name, "retired_at": zone.retired_at},
     )
     return zone
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import Uuid, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -40,6 +42,7 @@ from geofence.models import (
     WatchMember,
     WatchState,
     Zone,
+    ZoneKind,
 )
 from geofence.schemas import (
     CheckInIn,
@@ -59,6 +62,7 @@ from infra.qr import VERIFICATION_PATH, read_verification_token
 from infra.security import InvalidSignedToken
 from infra.settings import Settings
 from infra.tenancy import current_tenant_id
+from tenants.models import User
 from tenants.validation import problem_from_msgspec
 
 WATCH_NOT_FOUND = N_("You are not on this job.")
@@ -316,9 +320,10 @@ async def check_in(
         if not contains(zone, data.latitude, data.longitude, data.accuracy_m):
             raise Conflict("latitude", "inside_zone", N_("The position is outside the job's zone."))
         latitude, longitude, accuracy = data.latitude, data.longitude, data.accuracy_m
+        # The fix places the person, but pings keep the clock: a phone's queued pings taken a
+        # little before the server's "now" must still count.
         member.inside = True
         member.outside_since = None
-        member.last_seen_at = now
         member.last_latitude, member.last_longitude = latitude, longitude
         member.last_accuracy_m = accuracy
         method = CheckMethod.GPS
@@ -405,6 +410,8 @@ class _Good:
 class _Context:
     watches: dict[uuid.UUID, tuple[Watch, WatchMember, Zone]]
     zones_by_plant: dict[uuid.UUID, list[Zone]]
+    restricted_by_plant: dict[uuid.UUID, list[Zone]]
+    person: str
     policy: Policy
 
 
@@ -438,10 +445,6 @@ def _validate(
             rejected.append(
                 _reject(index, item, problem.field, problem.rule, problem.message, **problem.params)
             )
-            continue
-        numbers = (ping.latitude, ping.longitude, ping.accuracy_m, ping.speed_mps, ping.heading_deg)
-        if not all(value is None or math.isfinite(value) for value in numbers):
-            rejected.append(_reject(index, item, "latitude", "finite", N_("Must be a number.")))
             continue
         if ping.device_time > latest:
             rejected.append(
@@ -488,23 +491,34 @@ async def _context(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> 
         .with_for_update(of=WatchMember)
     )
     watches = {watch.id: (watch, member, zone) for watch, member, zone in rows}
-    zones_by_plant: dict[uuid.UUID, list[Zone]] = {}
     plants = {watch.plant_id for watch, _member, _zone in watches.values()}
+    zones_by_plant: dict[uuid.UUID, list[Zone]] = {}
+    # A person on no job is still kept out of restricted zones, on whichever plant they are.
+    restricted_by_plant: dict[uuid.UUID, list[Zone]] = {}
+    wanted = Zone.kind == ZoneKind.RESTRICTED.value
     if plants:
-        for zone in (
-            await session.execute(
-                select(Zone).where(Zone.plant_id.in_(plants), Zone.retired_at.is_(None))
-            )
-        ).scalars():
+        wanted = wanted | Zone.plant_id.in_(plants)
+    for zone in (
+        await session.execute(select(Zone).where(Zone.retired_at.is_(None), wanted))
+    ).scalars():
+        if zone.plant_id in plants:
             zones_by_plant.setdefault(zone.plant_id, []).append(zone)
+        if zone.kind == ZoneKind.RESTRICTED.value:
+            restricted_by_plant.setdefault(zone.plant_id, []).append(zone)
     row = await session.scalar(select(GeofencePolicy))
-    return _Context(watches, zones_by_plant, _policy_of(row))
+    return _Context(watches, zones_by_plant, restricted_by_plant, "", _policy_of(row))
 
 
 def _attribute(good: Sequence[_Good], context: _Context) -> list[RejectedPing]:
     """Give each ping its job: the one the phone named (it must be the person's), else the one
     whose window (with arrival and overstay margins) holds the ping's time."""
     rejected: list[RejectedPing] = []
+    # Each job's window read once, not once a ping.
+    windows = [
+        (watch.starts_at - EARLY_ARRIVAL, watch.ends_at + LATE_STAY, (watch, member, zone))
+        for watch, member, zone in context.watches.values()
+        if watch.state != WatchState.CLOSED.value or is_checked_in(member)
+    ]
     for item in good:
         named = item.ping.watch_id
         if named is not None:
@@ -517,11 +531,9 @@ def _attribute(good: Sequence[_Good], context: _Context) -> list[RejectedPing]:
             item.watch, item.member, item.zone = found
             continue
         at = item.ping.device_time
-        for watch, member, zone in context.watches.values():
-            if watch.starts_at - EARLY_ARRIVAL <= at <= watch.ends_at + LATE_STAY and (
-                watch.state != WatchState.CLOSED.value or is_checked_in(member)
-            ):
-                item.watch, item.member, item.zone = watch, member, zone
+        for opens, closes, found in windows:
+            if opens <= at <= closes:
+                item.watch, item.member, item.zone = found
                 break
     return rejected
 
@@ -553,6 +565,45 @@ def _zone_index(zones: Sequence[Zone]) -> engine.ZoneIndex:
     return index
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    zone_id: uuid.UUID | None
+    buffer_m: float
+    checked_in: bool
+    running: bool
+    overstay_after: datetime
+
+
+def _track_state(member: WatchMember) -> engine.TrackState:
+    return engine.TrackState(
+        inside=member.inside,
+        outside_since=member.outside_since,
+        last_at=member.last_seen_at,
+        last_latitude=member.last_latitude,
+        last_longitude=member.last_longitude,
+    )
+
+
+def _sighting(
+    kind: AlertKind, plant_id: uuid.UUID, item: _Good, user_id: uuid.UUID, **facts: Any
+) -> Sighting:
+    assert item.watch is not None and item.member is not None and item.zone is not None
+    return Sighting(
+        kind=kind,
+        plant_id=plant_id,
+        at=item.ping.device_time,
+        watch_id=item.watch.id,
+        user_id=user_id,
+        person=item.member.name,
+        label=item.watch.label,
+        zone_id=item.zone.id,
+        zone_name=item.zone.name,
+        latitude=item.ping.latitude,
+        longitude=item.ping.longitude,
+        **facts,
+    )
+
+
 def _evaluate(good: Sequence[_Good], context: _Context, user_id: uuid.UUID) -> list[Sighting]:
     """Run the engine over the batch, move each person's state on, and say what was seen."""
     sightings: list[Sighting] = []
@@ -562,16 +613,30 @@ def _evaluate(good: Sequence[_Good], context: _Context, user_id: uuid.UUID) -> l
     for item in good:
         if item.watch is not None:
             by_plant.setdefault(item.watch.plant_id, []).append(item)
+    sightings.extend(_trespasses([item for item in good if item.watch is None], context, user_id))
+    own_zones = {watch.zone_id for watch, _member, _zone in context.watches.values()}
     for plant_id, items in by_plant.items():
         zones = context.zones_by_plant.get(plant_id, [])
         zone_names = {zone.id: zone.name for zone in zones}
         items.sort(key=lambda item: item.ping.device_time)
+        # What each job contributes to a ping's verdict, read from the mapped objects once a
+        # batch rather than once a ping: reading a mapped attribute costs far more than a local.
+        jobs = {
+            watch.id: _Job(
+                zone_id=zone.id if zone.retired_at is None else None,
+                buffer_m=zone.buffer_m,
+                checked_in=is_checked_in(member),
+                running=watch.state == WatchState.ACTIVE.value,
+                overstay_after=watch.ends_at + grace,
+            )
+            for watch, member, zone in context.watches.values()
+        }
         batch = engine.evaluate(
             _zone_index(zones),
             [
                 engine.PingInput(
-                    key=item.watch.id if item.watch else None,
-                    zone_id=item.zone.id if item.zone and item.zone.retired_at is None else None,
+                    key=item.watch.id,  # type: ignore[union-attr]
+                    zone_id=jobs[item.watch.id].zone_id,  # type: ignore[union-attr]
                     at=item.ping.device_time,
                     latitude=item.ping.latitude,
                     longitude=item.ping.longitude,
@@ -581,45 +646,28 @@ def _evaluate(good: Sequence[_Good], context: _Context, user_id: uuid.UUID) -> l
                 for item in items
             ],
         )
-        own_zones = {watch.zone_id for watch, _m, _z in context.watches.values()}
+        # The person's state runs through the batch in a local and is written back once.
+        states: dict[uuid.UUID, tuple[WatchMember, engine.TrackState, float | None]] = {}
         for position, item in enumerate(items):
-            watch, member, zone = item.watch, item.member, item.zone
-            assert watch is not None and member is not None and zone is not None
+            watch, member = item.watch, item.member
+            assert watch is not None and member is not None
+            job = jobs[watch.id]
             ping = item.ping
-            common = {
-                "plant_id": plant_id,
-                "at": ping.device_time,
-                "watch_id": watch.id,
-                "user_id": user_id,
-                "person": member.name,
-                "label": watch.label,
-                "zone_name": zone.name,
-                "latitude": ping.latitude,
-                "longitude": ping.longitude,
-            }
             for restricted in batch.restricted_zones[position] - own_zones:
                 sightings.append(
-                    Sighting(
-                        kind=AlertKind.RESTRICTED_ZONE,
-                        **{
-                            **common,
-                            "watch_id": None,
-                            "label": None,
-                            "zone_id": restricted,
-                            "zone_name": zone_names.get(restricted),
-                        },
+                    replace(
+                        _sighting(AlertKind.RESTRICTED_ZONE, plant_id, item, user_id),
+                        watch_id=None,
+                        label=None,
+                        zone_id=restricted,
+                        zone_name=zone_names.get(restricted),
                     )
                 )
             distance = float(batch.signed_distances[position])
             if math.isnan(distance):
                 continue
-            state = engine.TrackState(
-                inside=member.inside,
-                outside_since=member.outside_since,
-                last_at=member.last_seen_at,
-                last_latitude=member.last_latitude,
-                last_longitude=member.last_longitude,
-            )
+            known = states.get(member.id)
+            state = known[1] if known else _track_state(member)
             step = engine.advance(
                 state,
                 at=ping.device_time,
@@ -627,41 +675,74 @@ def _evaluate(good: Sequence[_Good], context: _Context, user_id: uuid.UUID) -> l
                 longitude=ping.longitude,
                 accuracy_m=ping.accuracy_m,
                 signed_distance_m=distance,
-                buffer_m=zone.buffer_m,
+                buffer_m=job.buffer_m,
                 mock=ping.mock,
                 thresholds=thresholds,
             )
             if step.implausible:
                 sightings.append(
-                    Sighting(
-                        kind=AlertKind.IMPLAUSIBLE_MOVEMENT,
-                        **common,
-                        zone_id=zone.id,
+                    _sighting(
+                        AlertKind.IMPLAUSIBLE_MOVEMENT,
+                        plant_id,
+                        item,
+                        user_id,
                         details={"speed_mps": step.speed_mps, "mock": ping.mock},
                     )
                 )
                 # A spoofed or jumping fix does not move the person.
-                item.inside = member.inside
+                item.inside = state.inside
                 continue
             if step.state.last_at != ping.device_time:
                 item.inside = None
                 continue
             item.inside = step.state.inside
-            member.inside = step.state.inside
-            member.outside_since = step.state.outside_since
-            member.last_seen_at = ping.device_time
-            member.last_latitude, member.last_longitude = ping.latitude, ping.longitude
-            member.last_accuracy_m = ping.accuracy_m
-            checked_in = is_checked_in(member)
-            if step.transition is engine.Transition.LEFT and checked_in:
-                if watch.state == WatchState.ACTIVE.value:
-                    sightings.append(Sighting(kind=AlertKind.LEFT_ZONE, **common, zone_id=zone.id))
-            if step.state.inside and checked_in and ping.device_time > watch.ends_at + grace:
-                sightings.append(Sighting(kind=AlertKind.OVERSTAY, **common, zone_id=zone.id))
+            states[member.id] = (member, step.state, ping.accuracy_m)
+            if step.transition is engine.Transition.LEFT and job.checked_in and job.running:
+                sightings.append(_sighting(AlertKind.LEFT_ZONE, plant_id, item, user_id))
+            if step.state.inside and job.checked_in and ping.device_time > job.overstay_after:
+                sightings.append(_sighting(AlertKind.OVERSTAY, plant_id, item, user_id))
+        for member, state, accuracy in states.values():
+            member.inside = state.inside
+            member.outside_since = state.outside_since
+            member.last_seen_at = state.last_at
+            member.last_latitude, member.last_longitude = state.last_latitude, state.last_longitude
+            member.last_accuracy_m = accuracy
     return sightings
 
 
-_COLUMNS = (
+def _trespasses(
+    unwatched: Sequence[_Good], context: _Context, user_id: uuid.UUID
+) -> list[Sighting]:
+    """Pings of a person on no job that lie confidently inside a restricted zone."""
+    if not unwatched:
+        return []
+    latitudes = np.array([item.ping.latitude for item in unwatched])
+    longitudes = np.array([item.ping.longitude for item in unwatched])
+    accuracies = np.array([item.ping.accuracy_m for item in unwatched])
+    sightings = []
+    for plant_id, zones in context.restricted_by_plant.items():
+        names = {zone.id: zone.name for zone in zones}
+        for position, zone_id in _zone_index(zones).containing(
+            latitudes, longitudes, slack_m=-accuracies
+        ):
+            ping = unwatched[position].ping
+            sightings.append(
+                Sighting(
+                    kind=AlertKind.RESTRICTED_ZONE,
+                    plant_id=plant_id,
+                    at=ping.device_time,
+                    zone_id=zone_id,
+                    zone_name=names[zone_id],
+                    user_id=user_id,
+                    person=context.person,
+                    latitude=ping.latitude,
+                    longitude=ping.longitude,
+                )
+            )
+    return sightings
+
+
+PING_COLUMNS = (
     "tenant_id",
     "id",
     "device_time",
@@ -710,19 +791,20 @@ async def _already_stored(
 ) -> set[tuple[uuid.UUID, datetime]]:
     if not good:
         return set()
-    keys = [(item.ping.id, item.ping.device_time) for item in good]
+    times = [item.ping.device_time for item in good]
+    ids = [item.ping.id for item in good]
+    # The time range lets PostgreSQL look only at the partitions the batch spans.
+    within = (Ping.device_time >= min(times), Ping.device_time <= max(times))
+    if session.bind.dialect.name == "postgresql":
+        # One array parameter rather than one parameter per ping: the statement stays the same
+        # whatever the batch size, so it is prepared once.
+        matching = Ping.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid)))
+        rows = await session.execute(select(Ping.id, Ping.device_time).where(matching, *within))
+        return {(row.id, row.device_time) for row in rows}
     found: set[tuple[uuid.UUID, datetime]] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        ids = [key[0] for key in chunk]
-        times = [key[1] for key in chunk]
-        rows = await session.execute(
-            select(Ping.id, Ping.device_time).where(
-                Ping.id.in_(ids),
-                Ping.device_time >= min(times),
-                Ping.device_time <= max(times),
-            )
-        )
+    for start in range(0, len(ids), 500):
+        chunk = Ping.id.in_(ids[start : start + 500])
+        rows = await session.execute(select(Ping.id, Ping.device_time).where(chunk, *within))
         found.update((row.id, row.device_time) for row in rows)
     return found
 
@@ -730,7 +812,7 @@ async def _already_stored(
 async def _insert_ignoring_stored(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> int:
     statement = (
         dialect_insert(session, Ping)
-        .values([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+        .values([dict(zip(PING_COLUMNS, row, strict=True)) for row in rows])
         .on_conflict_do_nothing()
         .returning(Ping.id)
     )
@@ -741,11 +823,11 @@ _STAGE = "geofence_ping_stage"
 _CREATE_STAGE = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE {Ping.__tablename__}) ON COMMIT DELETE ROWS"
 )
-_COLUMN_LIST = ", ".join(_COLUMNS)
+_COLUMN_LIST = ", ".join(PING_COLUMNS)
+# One batch per transaction, and the stage empties itself at the commit.
 _MOVE_STAGED = (
-    f"WITH moved AS (DELETE FROM {_STAGE} RETURNING {_COLUMN_LIST}) "  # noqa: S608 - constants
-    f"INSERT INTO {Ping.__tablename__} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM moved "
-    "ON CONFLICT DO NOTHING"
+    f"INSERT INTO {Ping.__tablename__} ({_COLUMN_LIST}) "  # noqa: S608 - constants
+    f"SELECT {_COLUMN_LIST} FROM {_STAGE} ON CONFLICT DO NOTHING"
 )
 
 
@@ -765,7 +847,7 @@ async def _store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> int:
     connection = await session.connection()
     await connection.exec_driver_sql(_CREATE_STAGE)
     raw = await connection.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(_STAGE, records=rows, columns=_COLUMNS)
+    await raw.driver_connection.copy_records_to_table(_STAGE, records=rows, columns=PING_COLUMNS)
     moved = await connection.exec_driver_sql(_MOVE_STAGED)
     return moved.rowcount
 
@@ -792,6 +874,8 @@ async def ingest(
     good = [item for item in good if item.index not in refused]
     stored_before = await _already_stored(session, good)
     fresh = [item for item in good if (item.ping.id, item.ping.device_time) not in stored_before]
+    if context.restricted_by_plant and any(item.watch is None for item in fresh):
+        context.person = await session.scalar(select(User.name).where(User.id == user_id)) or ""
     sightings = _evaluate(fresh, context, user_id)
     accepted = await _store(session, _rows(fresh, current_tenant_id(), user_id, now))
     if sightings:

@@ -39,7 +39,7 @@ def partition_name(table: str, day: date) -> str:
     return f"{table}_p{day:%Y%m%d}"
 
 
-def _existing(connection: Connection, table: str) -> dict[date, str]:
+def existing_days(connection: Connection, table: str) -> dict[date, str]:
     rows = connection.execute(
         text(
             "SELECT c.relname FROM pg_inherits i "
@@ -71,7 +71,7 @@ def maintain_daily(
     keep_days: int,
 ) -> PartitionChanges:
     changes = PartitionChanges()
-    existing = _existing(connection, table)
+    existing = existing_days(connection, table)
     oldest = today - timedelta(days=keep_days)
     day = today - timedelta(days=min(back_days, keep_days))
     while day <= today + timedelta(days=ahead_days):

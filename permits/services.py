@@ -186,6 +186,8 @@ async def _check_application(
     )
     if zone is None:
         raise InvalidInput("zone_id", "exists", N_("No such zone in this plant."))
+    if zone.retired_at is not None:
+        raise InvalidInput("zone_id", "retired", N_("The zone is retired; choose a current one."))
     problems: list[FieldProblem] = []
     for name in ("planned_start", "planned_end"):
         if getattr(data, name).tzinfo is None:

@@ -9,6 +9,9 @@ Permits (portal/demo_permits.py): zones per plant and about 150 work permits of 
 in every state over the last 90 days, driven through the permit services by the right people;
 three maintenance companies (approved for all special work) supply the crews.
 
+Geofence (portal/demo_geofence.py): a morning of NB01 phone tracks through the real engine with
+every kind of alert, and ``DEMO_LIVE_JOB``, a job running now with worker.done on its crew.
+
 Seeding is idempotent: a second run finds everything in place and only repairs what is missing.
 Passwords are generated on first run and kept in ``var/demo-logins.json``.
 """
@@ -48,6 +51,7 @@ from onboarding.schemas import (
 )
 from onboarding.states import ContractorState
 from onboarding.validators import id_check_char, uscc_check_char
+from portal.demo_geofence import seed_geofence
 from portal.demo_permits import seed_permits
 from portal.demo_training import DEMO_INDUCTIONS as DEMO_INDUCTIONS
 from portal.demo_training import DEMO_WORK_TYPE_INDUCTIONS as DEMO_WORK_TYPE_INDUCTIONS
@@ -779,6 +783,7 @@ async def seed_demo(settings: Settings) -> tuple[list[DemoLogin], Path]:
                 logins += await _ensure_contractors(session, settings, known)
                 workers = await seed_training(session, settings, tenant, plants, known)
                 await seed_permits(session, settings, tenant, plants)
+                await seed_geofence(session, settings, tenant, plants)
                 logins += [
                     DemoLogin(Role.CONTRACTOR_WORKER.value, DEMO_SLUG, email, password)
                     for email, password in workers

@@ -280,6 +280,22 @@ def _shape(plant: Plant, spec: _ZoneSpec) -> PolygonIn | CircleIn:
     return PolygonIn(coordinates=[ring])
 
 
+async def draw_zone(
+    session: AsyncSession, plant: Plant, spec: _ZoneSpec, author_id: uuid.UUID
+) -> Zone:
+    return await geofence.create_zone(
+        session,
+        ZoneIn(
+            plant_id=plant.id,
+            name=spec.name,
+            kind=spec.kind,
+            shape=_shape(plant, spec),
+            buffer_m=spec.buffer_m,
+        ),
+        actor_id=author_id,
+    )
+
+
 async def _ensure_zones(
     session: AsyncSession, plants: dict[str, Plant], author_id: uuid.UUID
 ) -> dict[tuple[str, str], Zone]:
@@ -290,17 +306,7 @@ async def _ensure_zones(
         for spec in specs:
             zone = existing.get(spec.name)
             if zone is None:
-                zone = await geofence.create_zone(
-                    session,
-                    ZoneIn(
-                        plant_id=plant.id,
-                        name=spec.name,
-                        kind=spec.kind,
-                        shape=_shape(plant, spec),
-                        buffer_m=spec.buffer_m,
-                    ),
-                    actor_id=author_id,
-                )
+                zone = await draw_zone(session, plant, spec, author_id)
             zones[(code, spec.name)] = zone
     return zones
 

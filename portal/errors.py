@@ -17,7 +17,8 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from infra.errors import DomainError, FieldProblem
 from infra.i18n import N_
@@ -170,6 +171,23 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+# The database went away under the request (a restart, a failover, a cut connection): nothing
+# was committed, and the same request sent again will do it once, so the client is told to retry.
+RETRY_AFTER_SECONDS = 5
+
+
+def handle_database_unavailable(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    if not (exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)):
+        return handle_unexpected(request, exc)
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+    return error_response(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        _("The service is briefly unavailable; nothing was saved. Please try again."),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def login_path(request: Request[Any, Any, Any]) -> str:
     tenant = request.scope.get("state", {}).get("tenant")
     return f"/t/{tenant.slug}/login" if tenant is not None else "/login"
@@ -180,5 +198,6 @@ EXCEPTION_HANDLERS = {
     ValidationException: handle_validation_error,
     HTTPException: handle_http_exception,
     UnicodeDecodeError: handle_undecodable_text,
+    DBAPIError: handle_database_unavailable,
     Exception: handle_unexpected,
 }

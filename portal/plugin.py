@@ -31,6 +31,11 @@ from portal import health
 from portal.api.admin import OutboxAdminController
 from portal.api.auth import AuthController
 from portal.api.billing import BillingController
+from portal.api.geofence import (
+    GeofencePolicyController,
+    SupervisionController,
+    TrackingController,
+)
 from portal.api.onboarding import (
     ContractorController,
     InvitationController,
@@ -57,10 +62,14 @@ from portal.errors import EXCEPTION_HANDLERS
 from portal.guards import billing_allows_writes
 from portal.identity import API_PREFIX, IdentityMiddleware
 from portal.sessions import RotatingSessionConfig
+from portal.web.alerts import AlertPages
 from portal.web.files import download_file
+from portal.web.maps import MapPages
 from portal.web.onboarding import OnboardingPages
 from portal.web.pages import PageController
 from portal.web.permits import PermitPages
+from portal.web.timeline import TimelinePages
+from portal.web.tracking import TrackingPages
 from portal.web.training import TrainingPages
 from portal.web.verify import VerificationController
 from tenants.entitlements import BillingPolicy
@@ -215,6 +224,13 @@ class PortalPlugin(InitPluginProtocol):
                 OnboardingPages,
                 TrainingPages,
                 PermitPages,
+                TimelinePages,
+                TrackingController,
+                AlertPages,
+                SupervisionController,
+                GeofencePolicyController,
+                MapPages,
+                TrackingPages,
                 VerificationController,
                 download_file,
                 create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),

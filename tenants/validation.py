@@ -53,6 +53,16 @@ _MSGSPEC_RULES: list[tuple[re.Pattern[str], str, str]] = [
         N_("Must be at least %(limit)s."),
     ),
     (
+        re.compile(r"Expected `(?:int|float|number)` > (?P<limit>[-\d.]+)"),
+        "exclusive_minimum",
+        N_("Must be more than %(limit)s."),
+    ),
+    (
+        re.compile(r"Expected `(?:int|float|number)` < (?P<limit>[-\d.]+)"),
+        "exclusive_maximum",
+        N_("Must be less than %(limit)s."),
+    ),
+    (
         re.compile(r"Expected `(?:int|float|number)` <= (?P<limit>[-\d.]+)"),
         "maximum",
         N_("Must be at most %(limit)s."),

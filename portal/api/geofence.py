@@ -9,6 +9,7 @@ for billing.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 import msgspec
@@ -22,6 +23,7 @@ from infra.db import utcnow
 from portal.dependencies import AppSettings, DbSession
 from portal.guards import BILLING_EXEMPT, ensure_plant_in_scope, requires_roles, signed_in
 from portal.params import IdParam, parse_id
+from tenants import services as tenant_services
 from tenants.access import Principal
 from tenants.models import Role
 
@@ -199,8 +201,7 @@ class SupervisionController(Controller):
     async def plant_live(
         self, request: Request[Principal, Any, Any], db_session: DbSession, plant_id: IdParam
     ) -> dict[str, Any]:
-        plant = parse_id(plant_id, "plant_id")
-        ensure_plant_in_scope(request.user, plant)
+        plant = await _plant(request, db_session, plant_id)
         return await live.plant_snapshot(db_session, plant, utcnow())
 
     @get(
@@ -229,11 +230,8 @@ class SupervisionController(Controller):
         plant: AlertPlantQuery,
         unresolved: UnresolvedQuery = False,
     ) -> list[dict[str, Any]]:
-        plant_id = parse_id(plant, "plant_id")
-        ensure_plant_in_scope(request.user, plant_id)
-        found = await alerts.list_alerts(
-            db_session, plant_id=plant_id, unresolved_only=unresolved
-        )
+        plant_id = await _plant(request, db_session, plant)
+        found = await alerts.list_alerts(db_session, plant_id=plant_id, unresolved_only=unresolved)
         return [live.alert_document(alert) for alert in found]
 
     @post(
@@ -297,6 +295,15 @@ class SupervisionController(Controller):
             db_session, alert.id, data.note, actor_id=request.user.user_id, now=utcnow()
         )
         return live.alert_document(alert)
+
+
+async def _plant(
+    request: Request[Principal, Any, Any], db_session: DbSession, plant_id: str
+) -> uuid.UUID:
+    """A plant of the tenant within the caller's scope; any other id answers 404."""
+    plant = parse_id(plant_id, "plant_id")
+    ensure_plant_in_scope(request.user, plant)
+    return (await tenant_services.get_plant(db_session, plant)).id
 
 
 async def _handled_alert(

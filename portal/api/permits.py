@@ -457,6 +457,44 @@ class ZoneController(Controller):
         ensure_plant_in_scope(request.user, zone.plant_id)
         return zone_read(zone)
 
+    @put(
+        "/{zone_id:str}",
+        summary="Redraw a zone",
+        description="The whole zone again, as when it was drawn: shape, name, kind and buffer. "
+        "A zone stays in its plant (422 `unchanged`); names stay unique per plant (409 "
+        "`unique`); a retired zone or another tenant's answers 404. The ledger keeps the shape "
+        "before and after." + _STOPS,
+        guards=[_zone_editors],
+    )
+    async def update_zone(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        zone_id: IdParam,
+        data: JSONBody[ZoneIn],
+    ) -> ZoneRead:
+        zone = await zone_services.get_zone(db_session, parse_id(zone_id, "zone_id"))
+        ensure_plant_in_scope(request.user, zone.plant_id)
+        zone = await zone_services.update_zone(
+            db_session, zone.id, data, actor_id=request.user.user_id
+        )
+        return zone_read(zone)
+
+    @delete(
+        "/{zone_id:str}",
+        summary="Retire a zone",
+        description="Takes the zone off the plant's map; permits and alerts that name it keep "
+        "it. Refused while jobs under way are watched in it (409 `in_use`)." + _STOPS,
+        guards=[_zone_editors],
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def retire_zone(
+        self, request: Request[Principal, Any, Any], db_session: DbSession, zone_id: IdParam
+    ) -> None:
+        zone = await zone_services.get_zone(db_session, parse_id(zone_id, "zone_id"))
+        ensure_plant_in_scope(request.user, zone.plant_id)
+        await zone_services.retire_zone(db_session, zone.id, actor_id=request.user.user_id)
+
 
 # --- permits ---------------------------------------------------------------------------------
 

@@ -346,9 +346,9 @@ def _server(postgres: PostgresDatabase, var_dir: Path) -> Iterator[str]:
         "PORTAL_CELERY_BROKER_URL": "",
     }
     code = (
-        "import uvicorn\n"
         "from portal.app import create_app\n"
-        f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning', "
+        "from portal.cli import run_server\n"
+        f"run_server(create_app(), host='127.0.0.1', port={port}, log_level='warning', "
         "access_log=False)\n"
     )
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)

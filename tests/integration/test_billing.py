@@ -741,6 +741,17 @@ def test_the_safety_allow_list_is_exactly_these_routes(billing_settings: Setting
         ("POST", "/api/v1/permits/{permit_id:str}/complete"),
         ("POST", "/api/v1/permits/{permit_id:str}/accept"),
         ("POST", "/api/v1/permits/{permit_id:str}/cancel"),
+        # Geofence: positions, check-ins and handling alerts are safety on site.
+        ("POST", "/api/v1/pings"),
+        ("POST", "/api/v1/watches/{watch_id:str}/check-in"),
+        ("POST", "/api/v1/watches/{watch_id:str}/check-out"),
+        ("POST", "/api/v1/alerts/{alert_id:str}/acknowledge"),
+        ("POST", "/api/v1/alerts/{alert_id:str}/resolve"),
+        ("POST", "/api/v1/alerts/{alert_id:str}/violation"),
+        ("POST", "/t/{slug:str}/track/pings"),
+        ("POST", "/t/{slug:str}/track/{watch_id:str}/check-in"),
+        ("POST", "/t/{slug:str}/track/{watch_id:str}/check-out"),
+        ("POST", "/t/{slug:str}/alerts/{alert_id:str}/{action:str}"),
     }
 
 

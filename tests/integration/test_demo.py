@@ -11,13 +11,24 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 from sqlalchemy import func, select
 
 from geofence import services as geofence
-from geofence.models import Zone
+from geofence.models import (
+    Alert,
+    AlertKind,
+    AlertState,
+    MemberRole,
+    Ping,
+    Watch,
+    WatchMember,
+    WatchState,
+    Zone,
+)
 from geofence.services import reference_point
 from infra.audit import verify_chain
 from infra.db import Database
@@ -48,6 +59,7 @@ from portal.demo import (
     DEMO_WORK_TYPE_INDUCTIONS,
     seed_demo,
 )
+from portal.demo_geofence import DEMO_LIVE_JOB, DEMO_TRACKED_WORK
 from portal.demo_permits import DEMO_BROWSER_PERMIT, LIGHT_VOLUME, STATE_PLAN
 from portal.demo_training import DEMO_WORKER_LOGINS, signature_strokes
 from tenants import services
@@ -523,5 +535,66 @@ def test_portal_demo_runs_twice_from_the_command_line(tmp_path: Path) -> None:
             "select count(*) from permits where supersedes_id is null"
         ).fetchone()[0]
         states = {row[0] for row in connection.execute("select distinct state from permits")}
-    assert permits == 3 * sum(count for _, count in STATE_PLAN)
+    assert permits == 3 * sum(count for _, count in STATE_PLAN) + len(DEMO_TRACKED_WORK)
     assert states == {state.value for state in PermitState}
+
+
+async def test_seed_supervises_the_demo_jobs_with_every_alert(sqlite_settings: Settings) -> None:
+    """Every kind of alert raised by the engine from the seeded tracks, in every state of its
+    handling; the live job running with worker.done on it, not yet checked in; the ledger whole;
+    and a second seed adds nothing."""
+
+    async def seeded() -> dict[str, Any]:
+        await seed_demo(sqlite_settings)
+        database = Database.from_settings(sqlite_settings)
+        try:
+            async with database.session() as session:
+                tenant = await services.tenant_by_slug(session, DEMO_SLUG)
+                assert tenant is not None
+                with tenant_scope(tenant.id):
+                    [live] = list(
+                        await session.scalars(
+                            select(Permit).where(Permit.work_content == DEMO_LIVE_JOB.work_content)
+                        )
+                    )
+                    return {
+                        "alerts": list(await session.scalars(select(Alert))),
+                        "pings": (
+                            await session.execute(select(func.count()).select_from(Ping))
+                        ).scalar(),
+                        "live": live,
+                        "watch": await session.scalar(select(Watch).where(Watch.id == live.id)),
+                        "zone": await session.scalar(select(Zone).where(Zone.id == live.zone_id)),
+                        "worker": await services.user_by_email(session, DEMO_LIVE_JOB.worker_email),
+                        "members": list(
+                            await session.scalars(
+                                select(WatchMember).where(WatchMember.watch_id == live.id)
+                            )
+                        ),
+                        "ledger": await session.run_sync(verify_chain),
+                    }
+        finally:
+            await database.dispose()
+
+    first = await seeded()
+    second = await seeded()
+    assert len(second["alerts"]) == len(first["alerts"]) and second["pings"] == first["pings"]
+    alerts: list[Alert] = second["alerts"]
+    assert {alert.kind for alert in alerts} == {kind.value for kind in AlertKind}
+    assert {alert.state for alert in alerts} == {state.value for state in AlertState}
+    assert any(alert.violation and alert.resolution_note for alert in alerts)
+    assert second["pings"] > 500
+
+    live: Permit = second["live"]
+    now = datetime.now(UTC)
+    assert live.state == PermitState.ACTIVE.value and live.number
+    assert _aware(live.planned_start) < now and _aware(live.planned_end) > now + timedelta(hours=4)
+    assert second["watch"].state == WatchState.ACTIVE.value
+    [welder] = [m for m in second["members"] if m.user_id == second["worker"].id]
+    assert welder.role == MemberRole.CREW.value and welder.removed_at is None
+    assert welder.checked_in_at is None, "the browser tests check in themselves"
+    zone: Zone = second["zone"]
+    assert zone.name == DEMO_LIVE_JOB.zone_name
+    assert geofence.contains(zone, *DEMO_LIVE_JOB.inside)
+    assert not geofence.contains(zone, *DEMO_LIVE_JOB.outside, 100)
+    assert first["ledger"].ok and second["ledger"].ok

@@ -289,3 +289,19 @@ async def test_another_tenant_sees_nothing(
             await live.get_watch(session, world.watch_id)
         members = (await session.execute(select(WatchMember))).scalars().all()
         assert {m.watch_id for m in members} == {other.watch_id}
+
+
+async def test_someone_on_no_job_inside_a_restricted_zone_is_an_alert(
+    world: GeofenceWorld,
+) -> None:
+    # The EHS officer's own phone: on no job, walking past and then into the tank farm.
+    start = utcnow() - timedelta(minutes=5)
+    await _ingest(world, world.ehs, track(start, [(0, 250), (0, 300), (0, 305)], accuracy_m=4))
+    (alert,) = await _alerts(world)
+    assert (alert.kind, alert.watch_id, alert.zone_id, alert.user_id) == (
+        AlertKind.RESTRICTED_ZONE.value,
+        None,
+        world.restricted_zone,
+        world.ehs,
+    )
+    assert alert.occurrences == 2

@@ -32,16 +32,16 @@ system-deps-test:
 services:
 	scripts/ensure-services.sh
 
-demo: $(SYNCED) $(LEAFLET) system-deps-demo
+demo: $(SYNCED) system-deps-demo $(LEAFLET)
 	$(BIN)/portal demo
 
 serve: $(SYNCED) $(LEAFLET)
 	$(BIN)/portal serve
 
-test: $(SYNCED) $(LEAFLET) system-deps-test services
+test: $(SYNCED) system-deps-test $(LEAFLET) services
 	scripts/run-tests.sh $(BIN)/pytest
 
-bench: $(SYNCED) $(LEAFLET) system-deps-test services
+bench: $(SYNCED) system-deps-test $(LEAFLET) services
 	$(BIN)/pytest tests/benchmarks -m benchmark -p no:randomly -s
 
 lint: $(SYNCED)

@@ -184,15 +184,18 @@ def _on_execute(state: ORMExecuteState) -> None:
     _sync_rls_setting(state.session)
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    touched = _touched_tenant_tables(state)
-    if not touched:
+    # An entity of a tenant-owned model answers at once; only statements without one (counts,
+    # core selects) need the walk over every table they name.
+    entity = any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
+    if not entity and not _touched_tenant_tables(state):
         return
     if _bypass_reason.get() is not None:
         return
     tenant_id = _current_tenant.get()
     if tenant_id is None:
         raise TenantContextMissing(
-            "query on tenant-owned tables with no tenant in context: " + ", ".join(touched)
+            "query on tenant-owned tables with no tenant in context: "
+            + ", ".join(_touched_tenant_tables(state))
         )
     state.statement = state.statement.options(_tenant_criteria(tenant_id))
 

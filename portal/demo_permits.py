@@ -968,13 +968,19 @@ async def _start(world: _World, plan: _Plan, permit: Permit, approved: datetime)
         now=start - _minutes(rng.uniform(3, 6)),
     )
     if _gas_analysed(plan):
-        sampled = max(start - _minutes(rng.uniform(5, 15)), approved + _minutes(1))
+        # Each plant day needs its own analysis (§5.3.1d): a start just after midnight is
+        # sampled after midnight too, and starts once the sample is in.
+        plant_zone = ZoneInfo(world.plants[plan.code].timezone)
+        midnight = datetime.combine(start.astimezone(plant_zone).date(), time(), plant_zone)
+        earliest = max(approved + _minutes(1), midnight)
+        sampled = max(start - _minutes(rng.uniform(5, 15)), earliest)
         if plan.variant % 5 == 4:
             # The first sample fails: ventilate, purge and analyse again.
-            failed = max(start - _minutes(26), approved + _minutes(1))
+            failed = max(start - _minutes(26), earliest)
             await _sample(world, plan, permit, site_host[1], failed, passing=False)
             sampled = max(sampled, failed + _minutes(5))
         await _sample(world, plan, permit, site_host[1], sampled)
+        start = max(start, sampled + _minutes(2))
     await permits.start(session, site_host[1], permit.id, now=start)
     return start
 
@@ -989,7 +995,11 @@ async def _pause(
         return at
     back = at + _minutes(resume_after)
     if _gas_analysed(plan):
-        await _sample(world, plan, permit, site_host[1], back - _minutes(rng.uniform(4, 10)))
+        plant_zone = ZoneInfo(world.plants[plan.code].timezone)
+        midnight = datetime.combine(back.astimezone(plant_zone).date(), time(), plant_zone)
+        sampled = max(back - _minutes(rng.uniform(4, 10)), midnight, at)
+        await _sample(world, plan, permit, site_host[1], sampled)
+        back = max(back, sampled + _minutes(2))
     await permits.resume(session, site_host[1], permit.id, now=back)
     return back
 

@@ -2,14 +2,16 @@
 # Installs the Debian packages a profile needs, only those missing. Profiles:
 #   demo  - what `portal demo` needs
 #   test  - what the test suite needs (headless Chromium for browser tests, a CJK font)
+# Both fetch the pages' browser libraries (scripts/vendor-assets.sh) with curl and check them
+# with openssl.
 # PDFs need HarfBuzz's subsetter (without it WeasyPrint subsets CJK fonts with fontTools, which
 # takes seconds per page) and fonts-hanazono for the CJK Extension B-F characters Noto lacks.
 set -euo pipefail
 
 profile="${1:-demo}"
 case "$profile" in
-  demo) packages=(fonts-noto-cjk fonts-hanazono libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0) ;;
-  test) packages=(fonts-noto-cjk fonts-hanazono libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium) ;;
+  demo) packages=(curl ca-certificates openssl fonts-noto-cjk fonts-hanazono libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0) ;;
+  test) packages=(curl ca-certificates openssl fonts-noto-cjk fonts-hanazono libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium) ;;
   *) echo "unknown profile: $profile" >&2; exit 2 ;;
 esac
 

@@ -22,10 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import msgspec
 import numpy as np
 from sqlalchemy import Uuid, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -820,6 +822,12 @@ async def _insert_ignoring_stored(session: AsyncSession, rows: Sequence[tuple[An
 
 
 _STAGE = "geofence_ping_stage"
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    OSError,
+)
 _CREATE_STAGE = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE {Ping.__tablename__}) ON COMMIT DELETE ROWS"
 )
@@ -847,7 +855,15 @@ async def _store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> int:
     connection = await session.connection()
     await connection.exec_driver_sql(_CREATE_STAGE)
     raw = await connection.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(_STAGE, records=rows, columns=PING_COLUMNS)
+    try:
+        await raw.driver_connection.copy_records_to_table(
+            _STAGE, records=rows, columns=PING_COLUMNS
+        )
+    except _CONNECTION_LOST as lost:
+        # The driver's own COPY is outside SQLAlchemy's error handling: say what SQLAlchemy
+        # would, so the dead connection leaves the pool and the request is answered "retry".
+        await connection.invalidate(lost)
+        raise OperationalError(_CREATE_STAGE, None, lost, connection_invalidated=True) from lost
     moved = await connection.exec_driver_sql(_MOVE_STAGED)
     return moved.rowcount
 

@@ -122,7 +122,8 @@ async def test_terminated_connections_lose_no_acknowledged_ping(
     )
     # The run proves something only if connections were cut under requests.
     assert terminated > 0 and failures, (terminated, failures)
-    assert all(status >= 500 for status in failures), sorted(set(failures))
+    # A cut connection is "try again", never a crash.
+    assert set(failures) == {503}, sorted(set(failures))
     assert all(report["rejected"] == [] for report in acknowledged)
     assert all(
         report["accepted"] + report["duplicates"] == PINGS_PER_BATCH for report in acknowledged

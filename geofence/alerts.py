@@ -26,8 +26,9 @@ from infra.errors import Conflict, NotFound
 from infra.i18n import N_, gettext, locale_scope
 from infra.notify import Notification, NotificationKind
 from infra.tenancy import current_tenant_id
-from tenants.models import Membership, Plant, Role, User
+from tenants.models import Plant, Role
 from tenants.notifications import enqueue_notification
+from tenants.services import role_holders
 
 KIND_LABELS: Mapping[AlertKind, str] = {
     AlertKind.LEFT_ZONE: N_("Left the work zone"),
@@ -135,24 +136,9 @@ def raise_alert(session: Session, sighting: Sighting) -> Alert | None:
     return alert
 
 
-def _recipients(session: Session, plant_id: uuid.UUID) -> list[User]:
-    return list(
-        session.execute(
-            select(User)
-            .join(Membership, Membership.user_id == User.id)
-            .where(
-                Membership.role.in_([role.value for role in ALERT_ROLES]),
-                (Membership.plant_id.is_(None)) | (Membership.plant_id == plant_id),
-                User.is_active.is_(True),
-            )
-            .distinct()
-        ).scalars()
-    )
-
-
 def _notify(session: Session, alert: Alert, sighting: Sighting) -> None:
     plant_name = session.scalar(select(Plant.name).where(Plant.id == alert.plant_id)) or ""
-    for user in _recipients(session, alert.plant_id):
+    for user in session.scalars(role_holders(ALERT_ROLES, alert.plant_id)):
         with locale_scope(user.locale):
             context = {
                 "alert": gettext(KIND_LABELS[sighting.kind]),

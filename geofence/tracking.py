@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import msgspec
 import numpy as np
-from sqlalchemy import Uuid, any_, bindparam, func, select
+from sqlalchemy import Select, Uuid, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -189,6 +189,16 @@ def sync_watch(session: Session, spec: WatchSpec, now: datetime) -> Watch:
     return watch
 
 
+def _people_on_jobs() -> Select[tuple[Watch, WatchMember, Zone]]:
+    """Each person still named on a watched job, with the job and its zone."""
+    return (
+        select(Watch, WatchMember, Zone)
+        .join(WatchMember, WatchMember.watch_id == Watch.id)
+        .join(Zone, Zone.id == Watch.zone_id)
+        .where(WatchMember.removed_at.is_(None))
+    )
+
+
 @dataclass(frozen=True)
 class MyWatch:
     watch_id: uuid.UUID
@@ -219,12 +229,9 @@ async def my_watches(session: AsyncSession, user_id: uuid.UUID, now: datetime) -
     """The jobs a person is on now: running or paused, or ended while they are still checked
     in."""
     rows = await session.execute(
-        select(Watch, WatchMember, Zone)
-        .join(WatchMember, WatchMember.watch_id == Watch.id)
-        .join(Zone, Zone.id == Watch.zone_id)
+        _people_on_jobs()
         .where(
             WatchMember.user_id == user_id,
-            WatchMember.removed_at.is_(None),
             Watch.ends_at > now - LATE_STAY,
         )
         .order_by(Watch.starts_at)
@@ -258,14 +265,8 @@ async def _member(
 ) -> tuple[Watch, WatchMember, Zone]:
     row = (
         await session.execute(
-            select(Watch, WatchMember, Zone)
-            .join(WatchMember, WatchMember.watch_id == Watch.id)
-            .join(Zone, Zone.id == Watch.zone_id)
-            .where(
-                Watch.id == watch_id,
-                WatchMember.user_id == user_id,
-                WatchMember.removed_at.is_(None),
-            )
+            _people_on_jobs()
+            .where(Watch.id == watch_id, WatchMember.user_id == user_id)
             .with_for_update(of=WatchMember)
         )
     ).first()
@@ -482,12 +483,9 @@ def _validate(
 
 async def _context(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> _Context:
     rows = await session.execute(
-        select(Watch, WatchMember, Zone)
-        .join(WatchMember, WatchMember.watch_id == Watch.id)
-        .join(Zone, Zone.id == Watch.zone_id)
+        _people_on_jobs()
         .where(
             WatchMember.user_id == user_id,
-            WatchMember.removed_at.is_(None),
             Watch.ends_at > now - LATE_STAY - timedelta(hours=72),
         )
         .with_for_update(of=WatchMember)
@@ -923,11 +921,7 @@ def sweep(session: Session, now: datetime) -> int:
     absence = timedelta(minutes=rules.guardian_absent_minutes)
     grace = timedelta(minutes=rules.overstay_grace_minutes)
     rows = session.execute(
-        select(Watch, WatchMember, Zone)
-        .join(WatchMember, WatchMember.watch_id == Watch.id)
-        .join(Zone, Zone.id == Watch.zone_id)
-        .where(
-            WatchMember.removed_at.is_(None),
+        _people_on_jobs().where(
             Watch.ends_at > now - LATE_STAY,
             Watch.starts_at < now + EARLY_ARRIVAL,
         )
@@ -1013,7 +1007,3 @@ async def checkins_of(session: AsyncSession, watch_id: uuid.UUID) -> list[CheckI
 async def members_of(session: AsyncSession, watch_id: uuid.UUID) -> list[WatchMember]:
     query = select(WatchMember).where(WatchMember.watch_id == watch_id).order_by(WatchMember.name)
     return list((await session.execute(query)).scalars())
-
-
-async def ping_count(session: AsyncSession, user_id: uuid.UUID) -> int:
-    return int(await session.scalar(select(func.count()).where(Ping.user_id == user_id)) or 0)

@@ -25,8 +25,9 @@ from onboarding.changes import worker_and_admins
 from onboarding.models import Contractor, Worker
 from permits.models import ApprovalStep, ChainPolicy, Permit
 from permits.rules import ApprovalRole, ChainStep, StepKind, merge_chain, standard_chain
-from tenants.models import Membership, Plant, Role, User
+from tenants.models import Plant, Role, User
 from tenants.notifications import enqueue_notification
+from tenants.services import role_holders
 
 # Which host role decides a step of each kind of approver, on the permit's plant. The
 # departments of the co-signing and approving units are unit supervisors of their unit; the
@@ -166,18 +167,7 @@ def deciders(
         leader = session.execute(select(Worker).where(Worker.id == permit.work_leader_id))
         return worker_and_admins(session, leader.scalar_one())
     wanted = role or HOLDERS[ApprovalRole(step.role)]
-    return list(
-        session.execute(
-            select(User)
-            .join(Membership, Membership.user_id == User.id)
-            .where(
-                Membership.role == wanted.value,
-                (Membership.plant_id.is_(None)) | (Membership.plant_id == permit.plant_id),
-                User.is_active.is_(True),
-            )
-            .distinct()
-        ).scalars()
-    )
+    return list(session.scalars(role_holders([wanted], permit.plant_id)))
 
 
 def step_role_label(step: ApprovalStep) -> str:

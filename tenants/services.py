@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,6 +213,21 @@ async def set_password(
         subject_type="user",
         subject_id=user.id,
         actor_id=actor_id,
+    )
+
+
+def role_holders(roles: Iterable[Role], plant_id: uuid.UUID) -> Select[tuple[User]]:
+    """The active users holding one of ``roles`` for the plant (or for every plant), each once;
+    a query, so that synchronous jobs and requests alike can run it."""
+    return (
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.role.in_([role.value for role in roles]),
+            Membership.plant_id.is_(None) | (Membership.plant_id == plant_id),
+            User.is_active.is_(True),
+        )
+        .distinct()
     )
 
 

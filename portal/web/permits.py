@@ -59,7 +59,7 @@ from portal.web.forms import (
 from portal.web.onboarding import FormErrors
 from tenants import services as tenants
 from tenants.access import Principal, has_role_for_plant, visible_plant_ids
-from tenants.models import Membership, Plant, Role, User
+from tenants.models import Plant, Role, User
 from training import briefings
 
 MultipartForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -433,19 +433,7 @@ async def _choices(
         raise NotFoundException()
     workers = await onboarding.list_workers(session, viewer, viewer.contractor_id)
     guardians = list(
-        (
-            await session.execute(
-                select(User)
-                .join(Membership, Membership.user_id == User.id)
-                .where(
-                    Membership.role.in_([role.value for role in GUARDIAN_ROLES]),
-                    (Membership.plant_id.is_(None)) | (Membership.plant_id == plant.id),
-                    User.is_active.is_(True),
-                )
-                .order_by(User.name)
-                .distinct()
-            )
-        ).scalars()
+        await session.scalars(tenants.role_holders(GUARDIAN_ROLES, plant.id).order_by(User.name))
     )
     zones = [zone for zone in await list_zones(session, plant.id) if zone.retired_at is None]
     return FormChoices(plant, work_type, zones, workers, guardians)

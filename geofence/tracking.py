@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 import msgspec
 import numpy as np
 from sqlalchemy import Select, Uuid, any_, bindparam, select
@@ -57,7 +56,7 @@ from geofence.schemas import (
 )
 from geofence.services import contains
 from infra import audit
-from infra.db import dialect_insert, utcnow
+from infra.db import CONNECTION_LOST, dialect_insert, utcnow
 from infra.errors import Conflict, InvalidInput, NotFound
 from infra.i18n import N_, gettext
 from infra.qr import VERIFICATION_PATH, read_verification_token
@@ -820,12 +819,6 @@ async def _insert_ignoring_stored(session: AsyncSession, rows: Sequence[tuple[An
 
 
 _STAGE = "geofence_ping_stage"
-_CONNECTION_LOST = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.InterfaceError,
-    OSError,
-)
 _CREATE_STAGE = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE {Ping.__tablename__}) ON COMMIT DELETE ROWS"
 )
@@ -857,7 +850,7 @@ async def _store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> int:
         await raw.driver_connection.copy_records_to_table(
             _STAGE, records=rows, columns=PING_COLUMNS
         )
-    except _CONNECTION_LOST as lost:
+    except CONNECTION_LOST as lost:
         # The driver's own COPY is outside SQLAlchemy's error handling: say what SQLAlchemy
         # would, so the dead connection leaves the pool and the request is answered "retry".
         await connection.invalidate(lost)

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import uuid_utils
 from sqlalchemy import DateTime, MetaData, Uuid, create_engine, event
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -20,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,6 +40,29 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# What the driver raises when the server went away under a statement (a restart, a failover, an
+# administrator ending the backend, a cut network).
+CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether the error, or any error it was raised from, says the database connection was
+    lost: nothing was committed, and the same request sent again will do its work once."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (*CONNECTION_LOST, OperationalError, InterfaceError)):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def new_id() -> uuid.UUID:

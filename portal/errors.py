@@ -18,8 +18,9 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
+from infra.db import is_connection_lost
 from infra.errors import DomainError, FieldProblem
 from infra.i18n import N_
 from infra.i18n import gettext as _
@@ -177,7 +178,7 @@ RETRY_AFTER_SECONDS = 5
 
 
 def handle_database_unavailable(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
-    if not (exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)):
+    if not is_connection_lost(exc):
         return handle_unexpected(request, exc)
     logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
     return error_response(

@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "training.models",
     "geofence.models",
     "permits.models",
+    "scoring.models",
 )
 
 

@@ -46,6 +46,7 @@ TASK_MODULES = (
     "training.tasks",
     "permits.tasks",
     "geofence.tasks",
+    "scoring.tasks",
 )
 
 
@@ -64,6 +65,8 @@ def periodic_jobs(settings: Settings) -> dict[str, tuple[str, float]]:
         "geofence-sweep": ("geofence.sweep_fan_out", 60.0),
         # Partitions of the ping table are made two weeks ahead; twice a day leaves slack.
         "ping-partitions": ("geofence.ping_partitions", 12 * 3600.0),
+        # Days marked stale by changes are rebuilt within a minute; reports rebuild any left.
+        "scoring-rollups": ("scoring.refresh_fan_out", 60.0),
         # Requests apply the billing clock to their own tenant; this keeps idle tenants current.
         "billing-clock": ("billing.apply_clock", 3600.0),
     }

@@ -1,4 +1,5 @@
-"""The gates a permit passes on submission, on each approval, and before work starts or resumes.
+"""The gates a permit passes on submission, on each approval, before work starts or resumes, and
+when it closes.
 
 Each gate collects every failure at once — the rule, the clause it comes from, and the person or
 item concerned — so the applicant can put everything right in one go. The facts come from the
@@ -12,7 +13,9 @@ plate (§7.6) and two blind plates on one pipeline (§7.10) are prohibitions, an
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +25,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geofence.models import Zone
+from geofence import tracking
+from geofence.models import MemberRole, WatchMember, Zone
 from geofence.services import reference_point
 from infra.errors import FieldProblem
 from infra.i18n import N_
@@ -33,7 +37,7 @@ from onboarding.qualification import Reason, contractor_verdict
 from onboarding.services import qualified_workers
 from onboarding.states import ItemState
 from permits import rules
-from permits.catalogue import GAS_ANALYSED, VIDEO_MEASURE, checklist_codes
+from permits.catalogue import GAS_ANALYSED, NUMBER_PREFIX, VIDEO_MEASURE, checklist_codes
 from permits.holidays import HolidayCalendar
 from permits.models import CalendarDay, GasAnalysis, Permit, PermitCrewMember
 from permits.rules import RuleViolation
@@ -62,6 +66,10 @@ _CERTIFICATE_REASONS = frozenset(
         Reason.CERTIFICATE_EXPIRES_BEFORE_END,
     }
 )
+
+
+# Admission's verdict judges the certificate (see permits.rules); the clause is the registry's.
+CERTIFICATE_CLAUSE = rules.RULES["worker.certificate"].clause
 
 
 _COMPANY_REASONS = frozenset(
@@ -168,7 +176,9 @@ def _company(facts: Facts) -> list[FieldProblem]:
     ]
 
 
-async def _people(session: AsyncSession, facts: Facts, now: datetime) -> list[FieldProblem]:
+async def _people(
+    session: AsyncSession, facts: Facts, stage: Stage, now: datetime, by: uuid.UUID | None
+) -> list[FieldProblem]:
     """Every crew member qualified for the type over the whole window (§4.9) and inducted for
     the plant on every day of it; the guardian trained and, when a contractor's worker,
     verified (§4.10)."""
@@ -198,7 +208,7 @@ async def _people(session: AsyncSession, facts: Facts, now: datetime) -> list[Fi
                 "crew",
                 f"worker.{verdict.reason.value}",
                 QUALIFICATION_MESSAGES[verdict.reason],
-                clause="§4.9" if verdict.reason in _CERTIFICATE_REASONS else None,
+                clause=CERTIFICATE_CLAUSE if verdict.reason in _CERTIFICATE_REASONS else None,
                 subject=worker.name,
                 **verdict.params,
             )
@@ -213,7 +223,7 @@ async def _people(session: AsyncSession, facts: Facts, now: datetime) -> list[Fi
                 subject=leader.name,
             )
         )
-    found.extend(await _guardian(session, facts))
+    found.extend(await _guardian(session, facts, stage, by))
     tz = ZoneInfo(facts.plant.timezone)
     # The work leader is on site too, whether or not the crew list names them: inducted like
     # the crew, though the special-operation certificate is the crew's (§4.9).
@@ -241,26 +251,59 @@ async def _people(session: AsyncSession, facts: Facts, now: datetime) -> list[Fi
     return found
 
 
-async def _guardian(session: AsyncSession, facts: Facts) -> list[FieldProblem]:
+async def _guardian(
+    session: AsyncSession, facts: Facts, stage: Stage, by: uuid.UUID | None
+) -> list[FieldProblem]:
+    """§4.10 and §6.8 from what the permit, admission and the site watch know of the guardian.
+    A worker is certified when verified, a host user when holding a guardian, EHS or unit
+    supervisor role at the plant (shown unnamed, as the applicant may not know host users).
+    The guardian has left when checked out of the job's watch, which exists from the start on,
+    so only resuming asks it; the watch takes no check-in while the work is suspended, so the
+    guardian's own login resuming the work shows them back. A guardian named in the crew
+    enters the space with it."""
     permit = facts.permit
+    guardian: rules.Guardian | None = None
     if permit.guardian_worker_id:
-        guardian = facts.workers.get(permit.guardian_worker_id)
-        if guardian is None or guardian.state != ItemState.VERIFIED.value:
-            name = guardian.name if guardian else None
-            return [from_violation(rules.violation("guardian.not_certified", name), "guardian")]
-        return []
-    if permit.guardian_user_id is None:
-        return [from_violation(rules.violation("guardian.missing"), "guardian")]
-    holds = await session.scalar(
-        select(Membership.id).where(
-            Membership.user_id == permit.guardian_user_id,
-            Membership.role.in_([role.value for role in GUARDIAN_ROLES]),
-            (Membership.plant_id.is_(None)) | (Membership.plant_id == permit.plant_id),
+        worker = facts.workers.get(permit.guardian_worker_id)
+        guardian = rules.Guardian(
+            worker.name if worker else None,
+            certified=worker is not None and worker.state == ItemState.VERIFIED.value,
+            outside_space=all(m.worker_id != permit.guardian_worker_id for m in facts.crew),
+        )
+    elif permit.guardian_user_id is not None:
+        holds = await session.scalar(
+            select(Membership.id).where(
+                Membership.user_id == permit.guardian_user_id,
+                Membership.role.in_([role.value for role in GUARDIAN_ROLES]),
+                (Membership.plant_id.is_(None)) | (Membership.plant_id == permit.plant_id),
+            )
+        )
+        guardian = rules.Guardian(None, certified=holds is not None)
+    if guardian is not None and stage is Stage.RESUME:
+        guardian = dataclasses.replace(
+            guardian, on_site=not await _guardian_checked_out(session, permit, by)
+        )
+    return [
+        from_violation(v, "guardian") for v in rules.check_guardian(rules_type(facts), guardian)
+    ]
+
+
+async def _guardian_checked_out(
+    session: AsyncSession, permit: Permit, by: uuid.UUID | None
+) -> bool:
+    member = await session.scalar(
+        select(WatchMember).where(
+            WatchMember.watch_id == permit.id,
+            WatchMember.role == MemberRole.GUARDIAN.value,
+            WatchMember.removed_at.is_(None),
         )
     )
-    if holds is None:
-        return [from_violation(rules.violation("guardian.not_certified"), "guardian")]
-    return []
+    return (
+        member is not None
+        and member.user_id != by
+        and member.checked_out_at is not None
+        and not tracking.is_checked_in(member)
+    )
 
 
 # --- levels and the permit's own facts -------------------------------------------------------
@@ -337,7 +380,9 @@ def grade(
                     metres=rules.HEIGHT_WORK_MIN_M,
                 )
             )
-        return Grading(height_grade.value if height_grade else None, None, [], found)
+        # The rules the grade rests on are kept beside it, as a hot work upgrade's reasons are.
+        basis = [rule.code for rule in rules.height_grade_basis(hazards)] if height_grade else []
+        return Grading(height_grade.value if height_grade else None, None, basis, found)
     if work_type is WorkType.LIFTING:
         assessment = rules.lifting_grade(details["load_t"])
         found = []
@@ -354,16 +399,24 @@ def grade(
     return Grading(None, None, [], [])
 
 
-def needs_gas_analysis(facts: Facts) -> bool:
-    details = facts.permit.details
-    return facts.work_type in GAS_ANALYSED or (
-        facts.work_type is WorkType.EXCAVATION
-        and rules.excavation_as_confined_space(
-            details["depth_m"],
-            hazardous_area=details.get("hazardous_area", False),
-            near_buried_hazardous_line=details.get("near_buried_hazardous_line", False),
-        )
+def follows_confined_space(work_type: WorkType, details: dict[str, Any]) -> bool:
+    """§11.10: a deep excavation near buried hazardous lines is a confined space."""
+    return work_type is WorkType.EXCAVATION and rules.excavation_as_confined_space(
+        details["depth_m"],
+        hazardous_area=details.get("hazardous_area", False),
+        near_buried_hazardous_line=details.get("near_buried_hazardous_line", False),
     )
+
+
+def rules_type(facts: Facts) -> WorkType:
+    """The type whose rules the work follows: its own, or confined space for §11.10."""
+    if follows_confined_space(facts.work_type, facts.permit.details):
+        return WorkType.CONFINED_SPACE
+    return facts.work_type
+
+
+def needs_gas_analysis(facts: Facts) -> bool:
+    return rules_type(facts) in GAS_ANALYSED
 
 
 def _checklist_answered(facts: Facts) -> list[FieldProblem]:
@@ -379,15 +432,90 @@ def _checklist_answered(facts: Facts) -> list[FieldProblem]:
     ]
 
 
-def _video_kept(facts: Facts) -> list[FieldProblem]:
-    """§5.2.11: special hot work is filmed from start to end, so the measure must apply."""
+def _hot_work_level(permit: Permit) -> rules.HotWorkLevel | None:
+    return rules.HotWorkLevel(permit.level) if permit.work_type == WorkType.HOT_WORK else None
+
+
+def _video_planned(facts: Facts) -> list[FieldProblem]:
+    """§5.2.11: special hot work is filmed from start to end, so the camera measure applies."""
+    measure = next((i for i in facts.permit.checklist if i["code"] == VIDEO_MEASURE), None)
+    return [
+        from_violation(v, f"checklist.{VIDEO_MEASURE}")
+        for v in rules.check_video(
+            facts.work_type,
+            _hot_work_level(facts.permit),
+            filmed=measure is not None and measure["applies"],
+        )
+    ]
+
+
+def closure(permit: Permit, *, accepted_by: str) -> list[FieldProblem]:
+    """Completion acceptance closes the permit (§4.15); special hot work only with the camera
+    measure confirmed on site, so the whole job was filmed (§5.2.11)."""
+    measure = next((i for i in permit.checklist if i["code"] == VIDEO_MEASURE), None)
+    return [
+        from_violation(
+            v, "comment" if v.code == "closure.acceptance" else f"checklist.{VIDEO_MEASURE}"
+        )
+        for v in rules.check_closure(
+            WorkType(permit.work_type),
+            accepted_by=accepted_by,
+            level=_hot_work_level(permit),
+            video_kept=measure is not None and bool(measure.get("confirmed_by")),
+        )
+    ]
+
+
+# What separates blind ids typed into one field: spaces, commas, 、, semicolons, slashes.
+_SEPARATORS = re.compile(r"[\s,，、;；/]+")
+_PREFIX_TYPES = {prefix: work_type for work_type, prefix in NUMBER_PREFIX.items()}
+
+
+def _scope(facts: Facts) -> list[FieldProblem]:
+    """§7.11: one blind and one action per blind plate permit. The form has one field for the
+    blind; several blinds typed into it are told apart by the separators people use."""
+    if facts.work_type is not WorkType.BLIND_PLATE:
+        return []
+    details = facts.permit.details
+    blinds = [blind for blind in _SEPARATORS.split(details["blind_id"]) if blind]
+    return [
+        from_violation(v, "details.blind_id")
+        for v in rules.check_blind_plate_scope(blinds, [rules.BlindAction(details["action"])])
+    ]
+
+
+async def _related(session: AsyncSession, facts: Facts) -> list[FieldProblem]:
+    """§4.6: each type of special work a job involves has its own permit, linked by number. A
+    related number names its type (``{plant}-{DH|SX|…}-{day}-{seq}``); it must be the number of
+    a live permit of that type. A number in no such form names no type and is not checked."""
     permit = facts.permit
-    if facts.work_type is not WorkType.HOT_WORK or permit.level != rules.HotWorkLevel.SPECIAL:
+    wanted: dict[str, WorkType] = {}
+    for number in permit.related_numbers:
+        parts = number.split("-")
+        work_type = _PREFIX_TYPES.get(parts[-3]) if len(parts) >= 4 else None
+        if work_type is not None and number != permit.number:
+            wanted[number] = work_type
+    if not wanted:
         return []
-    applies = {item["code"]: item["applies"] for item in permit.checklist}
-    if applies.get(VIDEO_MEASURE):
-        return []
-    return [from_violation(rules.violation("closure.video"), f"checklist.{VIDEO_MEASURE}")]
+    live = {
+        (number, work_type)
+        for number, work_type in (
+            await session.execute(
+                select(Permit.number, Permit.work_type).where(
+                    Permit.number.in_(list(wanted)), Permit.state.in_(HOLDING_STATES)
+                )
+            )
+        ).all()
+    }
+    linked: dict[WorkType, str | None] = {}
+    for number, work_type in wanted.items():
+        # One missing permit of a type is enough for that type to be missing.
+        found = (number, work_type.value) in live
+        linked[work_type] = linked.get(work_type, number) if found else None
+    return [
+        from_violation(v, "related_numbers")
+        for v in rules.check_permit_types(set(wanted.values()), linked)
+    ]
 
 
 def _checklist_confirmed(facts: Facts) -> list[FieldProblem]:
@@ -426,7 +554,7 @@ async def _window(session: AsyncSession, facts: Facts, now: datetime) -> list[Fi
                 )
             ]
         serving = rules.ServedPermit(served_number, served.planned_start, served.planned_end)
-    level = rules.HotWorkLevel(permit.level) if facts.work_type is WorkType.HOT_WORK else None
+    level = _hot_work_level(permit)
     return [
         from_violation(v, "planned_end" if v.code.startswith("validity") else "planned_start")
         for v in rules.check_window(
@@ -496,53 +624,59 @@ async def _gas(session: AsyncSession, facts: Facts, now: datetime) -> list[Field
             )
         ]
     # Excavation treated as a confined space follows its rules (§11.10).
-    work_type = (
-        WorkType.CONFINED_SPACE if facts.work_type is WorkType.EXCAVATION else facts.work_type
+    work_type = rules_type(facts)
+    level = _hot_work_level(permit)
+    found = rules.analysis_due(
+        work_type,
+        at=now,
+        last_sample_at=latest.sampled_at if latest else None,
+        level=level,
+        paused_since=permit.paused_at,
+        timezone=facts.plant.timezone,
     )
-    level = rules.HotWorkLevel(permit.level) if work_type is WorkType.HOT_WORK else None
-    return [
-        from_violation(v, "gas_analysis")
-        for v in rules.analysis_due(
+    if permit.started_at is not None:
+        # Work that ran is resumed only while its monitoring is up to date (§6.5): the last
+        # record is the latest analysis, as the beat reads it.
+        found += rules.check_monitoring(
             work_type,
-            at=now,
-            last_sample_at=latest.sampled_at if latest else None,
+            now=now,
+            last_record_at=latest.sampled_at if latest else None,
             level=level,
-            paused_since=permit.paused_at,
-            timezone=facts.plant.timezone,
         )
-    ]
+    return [from_violation(v, "gas_analysis") for v in found]
 
 
 async def _briefing(session: AsyncSession, facts: Facts) -> list[FieldProblem]:
     status = await briefings.briefing_status(session, facts.permit.id)
-    if status.briefing is None or not status.briefer_signed:
-        return [
-            problem(
-                "briefing",
-                "briefing.given",
-                N_("The safety briefing has not been given and signed by the briefer."),
-                clause="§4.4",
-            )
-        ]
     return [
-        from_violation(
-            rules.violation("briefing.unsigned", worker.name, worker=worker.name), "briefing"
+        from_violation(v, "briefing")
+        for v in rules.check_briefing(
+            {worker.id: worker.name for worker, _signature in status.crew},
+            {worker.id for worker, signature in status.crew if signature is not None},
+            given=status.briefing is not None and status.briefer_signed,
         )
-        for worker in status.unsigned
     ]
 
 
 async def check(
-    session: AsyncSession, permit: Permit, stage: Stage, *, now: datetime
+    session: AsyncSession,
+    permit: Permit,
+    stage: Stage,
+    *,
+    now: datetime,
+    by: uuid.UUID | None = None,
 ) -> GateResult:
-    """Run the gates of ``stage``; ``flags`` are recorded, ``problems`` refuse."""
+    """Run the gates of ``stage``; ``flags`` are recorded, ``problems`` refuse. ``by`` is the
+    user passing the gate, when who it is matters (the guardian back on site to resume)."""
     facts = await load_facts(session, permit)
     found = _company(facts)
-    found += await _people(session, facts, now)
+    found += await _people(session, facts, stage, now, by)
     flags: list[FieldProblem] = []
     if stage in (Stage.SUBMIT, Stage.APPROVE):
         found += _checklist_answered(facts)
-        found += _video_kept(facts)
+        found += _video_planned(facts)
+        found += _scope(facts)
+        found += await _related(session, facts)
         found += await _window(session, facts, now)
         calendar = await tenant_calendar(session)
         found += grade(

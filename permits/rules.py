@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from geopy.distance import geodesic
 
 from infra.i18n import N_, gettext
-from onboarding.catalogue import QUALIFYING_CERTIFICATES, CertificateKind, WorkType
+from onboarding.catalogue import WorkType
 from permits.holidays import HolidayCalendar
 
 
@@ -102,7 +103,6 @@ _RULE_LIST = (
     Rule("conflict.same_pipeline", "§7.10", N_("Same pipeline as permit %(other)s.")),
     # Scope of one permit
     Rule("blind_plate.one_action", "§7.11", N_("One blind and one action per permit.")),
-    Rule("permit.one_type", "§4.6", N_("One type of special work per permit.")),
     Rule("permit.related_missing", "§4.6", N_("The related %(work_type)s permit is missing.")),
     Rule("excavation.as_confined_space", "§11.10", N_("Follows the confined space rules.")),
     Rule("excavation.definition", "§3.11", N_("Deeper than 0.5 m: excavation permit needed.")),
@@ -112,12 +112,21 @@ _RULE_LIST = (
     Rule("guardian.not_certified", "§4.10", N_("The guardian must be certified.")),
     Rule("guardian.left", "§4.10", N_("The guardian left: permit withdrawn, work stops.")),
     Rule("guardian.inside", "§6.8", N_("The guardian stays outside the confined space.")),
+    Rule(
+        "briefing.given",
+        "§4.4",
+        N_("The safety briefing has not been given and signed by the briefer."),
+    ),
     Rule("briefing.unsigned", "§4.4", N_("%(worker)s has not signed the safety briefing.")),
     # Life cycle
     Rule("closure.acceptance", "§4.15", N_("The work must pass completion acceptance.")),
     Rule("closure.video", "§5.2.11", N_("Special hot work keeps video of the whole job.")),
     Rule("permit.new_required", "§4.16", N_("A new permit is needed: %(change)s.")),
-    Rule("permit.immutable", "§4.18", N_("An approved permit cannot be altered.")),
+    Rule(
+        "permit.immutable",
+        "§4.18",
+        N_("Only a draft can be changed; an approved permit is revised as a new version."),
+    ),
     Rule("retention.too_early", "B.3", N_("This record must be kept until %(until)s.")),
 )
 
@@ -907,11 +916,6 @@ def check_permit_types(
     ]
 
 
-def check_single_type(work_types: Collection[WorkType]) -> list[RuleViolation]:
-    """§4.6: one permit names exactly one type of special work."""
-    return [] if len(set(work_types)) == 1 else [violation("permit.one_type")]
-
-
 EXCAVATION_MIN_DEPTH_M = 0.5
 EXCAVATION_CONFINED_DEPTH_M = 1.2
 
@@ -931,54 +935,71 @@ def excavation_as_confined_space(
 
 
 # --- People (§4.4, §4.9, §4.10, §6.8) -------------------------------------------------------
+#
+# §4.9 (a valid special-operation certificate for the job) is judged by admission's
+# `onboarding.qualification.worker_verdict`, which the permit gates call, so that a worker's
+# standing reads the same on the company's roster and on a permit; "worker.certificate" names
+# the clause the gates cite.
 
 
-def required_certificates(work_type: WorkType) -> frozenset[CertificateKind]:
-    """§4.9: any one of these qualifies; empty where no special-operation certificate is asked.
-    The mapping lives with admission (onboarding.catalogue) so both check the same thing."""
-    return QUALIFYING_CERTIFICATES[work_type]
+@dataclass(frozen=True)
+class Guardian:
+    """What is known of a permit's guardian. `name` is who a violation concerns (None when the
+    guardian cannot be named); `on_site` is False once the guardian is known to have left;
+    `outside_space` is False when the guardian is to enter the space (named in the crew)."""
+
+    name: str | None
+    certified: bool
+    on_site: bool = True
+    outside_space: bool = True
 
 
-def check_worker_certificates(
-    work_type: WorkType, worker: str, valid_certificates: Collection[CertificateKind]
-) -> list[RuleViolation]:
-    required = required_certificates(work_type)
-    if not required or required & set(valid_certificates):
-        return []
-    return [violation("worker.certificate", worker, worker=worker)]
-
-
-def check_guardian(
-    work_type: WorkType,
-    *,
-    guardian: str | None,
-    certified: bool,
-    on_site: bool,
-    outside_space: bool = True,
-) -> list[RuleViolation]:
-    """§4.10 throughout the work; §6.8 the confined space guardian stays outside."""
+def check_guardian(work_type: WorkType, guardian: Guardian | None) -> list[RuleViolation]:
+    """§4.10 a certified guardian present throughout the work; §6.8 the confined space guardian
+    stays outside. `work_type` is the type whose rules the work follows (an excavation treated
+    as a confined space, §11.10, passes CONFINED_SPACE)."""
     if guardian is None:
         return [violation("guardian.missing")]
     found = []
-    if not certified:
-        found.append(violation("guardian.not_certified", guardian))
-    if not on_site:
-        found.append(violation("guardian.left", guardian))
-    if work_type is WorkType.CONFINED_SPACE and not outside_space:
-        found.append(violation("guardian.inside", guardian))
+    if not guardian.certified:
+        found.append(violation("guardian.not_certified", guardian.name))
+    if not guardian.on_site:
+        found.append(violation("guardian.left", guardian.name))
+    if work_type is WorkType.CONFINED_SPACE and not guardian.outside_space:
+        found.append(violation("guardian.inside", guardian.name))
     return found
 
 
-def check_briefing(crew: Iterable[str], signed: Collection[str]) -> list[RuleViolation]:
-    """§4.4: every crew member signs as having received the safety briefing."""
+_Member = TypeVar("_Member", bound=Hashable)
+
+
+def check_briefing(
+    crew: Mapping[_Member, str], signed: Collection[_Member], *, given: bool
+) -> list[RuleViolation]:
+    """§4.4: the briefer gives and signs the safety briefing, and every crew member signs as
+    having received it. `crew` maps each member (by any key that tells two namesakes apart) to
+    the name a violation shows; until the briefing is given nobody can sign, so that alone is
+    said."""
+    if not given:
+        return [violation("briefing.given")]
     return [
-        violation("briefing.unsigned", worker, worker=worker)
-        for worker in crew
-        if worker not in signed
+        violation("briefing.unsigned", name, worker=name)
+        for member, name in crew.items()
+        if member not in signed
     ]
 
 
 # --- Life cycle (§4.15, §4.16, §4.18, §5.2.11, B.3) -----------------------------------------
+
+
+def check_video(
+    work_type: WorkType, level: HotWorkLevel | None, *, filmed: bool
+) -> list[RuleViolation]:
+    """§5.2.11: special hot work is filmed from start to end. Asked of the plan when the permit
+    is requested and of the job when it is closed."""
+    if work_type is WorkType.HOT_WORK and level is HotWorkLevel.SPECIAL and not filmed:
+        return [violation("closure.video")]
+    return []
 
 
 def check_closure(
@@ -988,11 +1009,12 @@ def check_closure(
     level: HotWorkLevel | None = None,
     video_kept: bool = False,
 ) -> list[RuleViolation]:
+    """§4.15: a permit closes on completion acceptance; §5.2.11: special hot work with its video
+    kept."""
     found = []
     if accepted_by is None:
         found.append(violation("closure.acceptance"))
-    if work_type is WorkType.HOT_WORK and level is HotWorkLevel.SPECIAL and not video_kept:
-        found.append(violation("closure.video"))
+    found += check_video(work_type, level, filmed=video_kept)
     return found
 
 
@@ -1005,16 +1027,17 @@ class PermitChange(enum.StrEnum):
     VALIDITY_LAPSED = "validity_lapsed"
 
 
-def check_change(changes: Collection[PermitChange], *, approved: bool) -> list[RuleViolation]:
-    """§4.16 and §4.18: a change of content, scope, location or lapsed validity needs a new
-    permit; any edit of an approved permit is refused (the service keeps versions instead)."""
-    found = [
+def check_change(changes: Collection[PermitChange], *, frozen: bool) -> list[RuleViolation]:
+    """An edit of a permit. §4.18: once filled in and submitted a permit is not altered, so any
+    edit of a frozen permit is refused, whatever it changes (the service keeps versions
+    instead); §4.16: the changes that call for a new permit are named, so the applicant knows
+    what the new version is for. A draft is still being filled in: it may change freely."""
+    if not frozen:
+        return []
+    return [violation("permit.immutable")] + [
         violation("permit.new_required", change, change=change.value)
         for change in sorted(set(changes))
     ]
-    if approved and changes:
-        found.append(violation("permit.immutable"))
-    return found
 
 
 class RecordKind(enum.StrEnum):

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import Row, Select, select, tuple_
+from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,9 @@ from infra.audit import canonical_json
 from infra.db import dialect_insert, new_id, utcnow
 from infra.errors import Conflict, FieldProblem, InvalidInput, NotFound, RulesBroken
 from infra.i18n import N_, gettext, locale_scope
+from infra.notify import Notification, NotificationKind
+from infra.tasks import record_effect
+from infra.tenancy import current_tenant_id
 from onboarding.access import viewer_for
 from onboarding.catalogue import WorkType
 from onboarding.models import Worker
@@ -48,8 +51,14 @@ from permits.models import (
 from permits.rules import (
     ChainStep,
     GasReading,
+    PermitChange,
+    RecordKind,
+    RuleViolation,
     StepKind,
     check_approval_on_site,
+    check_change,
+    check_monitoring,
+    check_purge,
     gas_analysis_verdict,
     standard_chain,
 )
@@ -63,6 +72,8 @@ from permits.states import (
 )
 from tenants.access import Principal, has_any_role, has_role_for_plant, visible_plant_ids
 from tenants.models import Plant, Role, User
+from tenants.notifications import enqueue_notification
+from tenants.services import role_holders
 from training import briefings
 from training.models import Briefing
 from training.schemas import BriefingSource
@@ -297,6 +308,7 @@ async def _apply(
     permit.details = details
     session.add(permit)
     await session.flush()
+    await ensure_purgeable(session, permit, now=now)
     for member in await crew_of(session, permit.id):
         await session.delete(member)
     await session.flush()
@@ -332,19 +344,60 @@ async def update_permit(
     *,
     now: datetime | None = None,
 ) -> Permit:
+    now = now or utcnow()
     permit = await get_permit(session, actor, permit_id, for_update=True)
     if not actor.applies_for(permit.contractor_id):
         raise NotFound(PERMIT_NOT_FOUND)
-    if permit.state not in EDITABLE_STATES:
-        raise _conflict(
-            "state",
-            "permit.immutable",
-            N_("Only a draft can be changed; an approved permit is revised as a new version."),
-            clause="§4.18",
-        )
-    await _apply(session, actor, permit, data, now or utcnow())
+    frozen = permit.state not in EDITABLE_STATES
+    violations = check_change(
+        await _changes(session, permit, data, now) if frozen else (), frozen=frozen
+    )
+    if violations:
+        # A state the permit is in, not a field the applicant can put right: hence a conflict.
+        refused = Conflict("state", violations[0].code, violations[0].message)
+        refused.problems = [gates.from_violation(v, "state") for v in violations]
+        raise refused
+    await _apply(session, actor, permit, data, now)
     await _ledger(session, actor, permit, "permit.edited", {})
     return permit
+
+
+async def _changes(
+    session: AsyncSession, permit: Permit, data: PermitIn, now: datetime
+) -> set[PermitChange]:
+    """What an edit would change, in the terms of §4.16: the place; the scope (a longer window
+    or more people); anything else the approvers approved; and a window already over."""
+    changes: set[PermitChange] = set()
+    if data.zone_id != permit.zone_id or data.location != permit.location:
+        changes.add(PermitChange.LOCATION)
+    crew = {member.worker_id: member.duty for member in await crew_of(session, permit.id)}
+    wanted = {member.worker_id: member.duty for member in data.crew}
+    if (
+        data.planned_start < permit.planned_start
+        or data.planned_end > permit.planned_end
+        or not wanted.keys() <= crew.keys()
+    ):
+        changes.add(PermitChange.SCOPE)
+    details = msgspec.to_builtins(data.details)
+    details.pop("work_type", None)
+    if (
+        _work_type(data).value != permit.work_type
+        or data.work_content != permit.work_content
+        or (data.planned_start, data.planned_end) != (permit.planned_start, permit.planned_end)
+        or wanted != crew
+        or (data.work_leader_id, data.guardian_worker_id, data.guardian_user_id)
+        != (permit.work_leader_id, permit.guardian_worker_id, permit.guardian_user_id)
+        or list(data.related_numbers) != permit.related_numbers
+        or list(data.hazards) != permit.hazards
+        or list(data.emergency_measures) != permit.emergency_measures
+        or {item.code: item.applies for item in data.checklist}
+        != {item["code"]: item["applies"] for item in permit.checklist}
+        or details != permit.details
+    ):
+        changes.add(PermitChange.CONTENT)
+    if permit.planned_end <= now:
+        changes.add(PermitChange.VALIDITY_LAPSED)
+    return changes
 
 
 async def _ledger(
@@ -588,6 +641,7 @@ async def decide(
         permit.submitted_at = None
     await _move(session, actor, permit, action, now, {**payload, "comment": data.comment})
     if action is PermitAction.RETURN:
+        await ensure_purgeable(session, permit, now=now)
         for old in await steps_of(session, permit.id):
             await session.delete(old)
         await session.flush()
@@ -906,7 +960,7 @@ async def resume(
     permit = await get_permit(session, actor, permit_id, for_update=True)
     _ensure_on_site_role(actor, permit)
     permit_transition(permit.state, PermitAction.RESUME)
-    _refuse(await gates.check(session, permit, gates.Stage.RESUME, now=now))
+    _refuse(await gates.check(session, permit, gates.Stage.RESUME, now=now, by=actor.user_id))
     permit.paused_at = None
     permit.state_reason = None
     await _move(session, actor, permit, PermitAction.RESUME, now)
@@ -939,6 +993,8 @@ async def accept(
     permit = await get_permit(session, actor, permit_id, for_update=True)
     if not has_role_for_plant(actor.principal, ACCEPTOR_ROLES, permit.plant_id):
         raise NotFound(PERMIT_NOT_FOUND)
+    permit_transition(permit.state, PermitAction.ACCEPT)
+    _refuse(gates.GateResult(gates.closure(permit, accepted_by=str(actor.user_id)), []))
     permit.closed_at = now
     await _move(session, actor, permit, PermitAction.ACCEPT, now, {"comment": comment})
     return permit
@@ -966,6 +1022,35 @@ async def cancel(
             step.status = "cancelled"
     await session.flush()
     return permit
+
+
+async def ensure_purgeable(session: AsyncSession, permit: Permit, *, now: datetime) -> None:
+    """B.3: a permit is kept at least a year after it ends. Whatever deletes a permit or any of
+    its records (crew, gas analyses, approval steps) calls this first, and it refuses as the
+    gates do. A draft was never issued (an approved version never becomes one again; a revision
+    is a version of its own) and goes freely; a permit not yet ended is kept a year from the
+    later of its planned end and today at least. Days are the plant's."""
+    if permit.state == PermitState.DRAFT.value:
+        return
+    timezone = (
+        await session.execute(select(Plant.timezone).where(Plant.id == permit.plant_id))
+    ).scalar_one()
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    if permit.state in FINAL_STATES:
+        ended = permit.closed_at or permit.state_changed_at or permit.planned_end
+        closed_on = ended.astimezone(zone).date()
+    else:
+        closed_on = max(permit.planned_end.astimezone(zone).date(), today)
+    _refuse(
+        gates.GateResult(
+            [
+                gates.from_violation(v, "state")
+                for v in check_purge(RecordKind.PERMIT, closed_on, today)
+            ],
+            [],
+        )
+    )
 
 
 # --- lists -----------------------------------------------------------------------------------
@@ -1342,3 +1427,104 @@ def expire_overdue(session: Session, now: datetime) -> int:
             payload={"from": before, "number": permit.number},
         )
     return len(overdue)
+
+
+MONITORING_TASK = "permits.monitoring"
+
+
+def watch_monitoring(session: Session, now: datetime) -> int:
+    """§6.5: a confined space (or an excavation treated as one, §11.10) under way has its gas
+    monitoring recorded every 2 hours. Each active permit whose last record is older is written
+    to the ledger and told to its guardian and the plant's EHS officers, once for each record
+    it is overdue from; resuming is refused by the gate until a new record is in. Returns how
+    many permits were found overdue this time.
+
+    Special hot work is monitored continuously (§5.3.1), but the product sees no monitor, only
+    the analyses recorded, so nothing here can find it stopped."""
+    latest = (
+        select(GasAnalysis.permit_id, func.max(GasAnalysis.sampled_at).label("last"))
+        .group_by(GasAnalysis.permit_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Permit, latest.c.last)
+        .outerjoin(latest, latest.c.permit_id == Permit.id)
+        .where(
+            Permit.state == PermitState.ACTIVE.value,
+            Permit.work_type.in_([WorkType.CONFINED_SPACE.value, WorkType.EXCAVATION.value]),
+        )
+    ).all()
+    overdue = 0
+    for permit, last in rows:
+        work_type = WorkType(permit.work_type)
+        if work_type is WorkType.EXCAVATION and not gates.follows_confined_space(
+            work_type, permit.details
+        ):
+            continue
+        found = check_monitoring(WorkType.CONFINED_SPACE, now=now, last_record_at=last)
+        if not found:
+            continue
+        overdue += 1
+        since = last or permit.started_at or now
+        key = f"permits:monitoring:{permit.id}:{since.isoformat()}"
+        if not record_effect(session, key=key, task=MONITORING_TASK):
+            continue
+        audit.append_entry(
+            session,
+            action="permit.monitoring_overdue",
+            subject_type="permit",
+            subject_id=permit.id,
+            payload={
+                "number": permit.number,
+                "state": permit.state,
+                "last_record_at": last,
+                "flags": [
+                    {"rule": v.code, "clause": v.clause, "subject": v.subject, "params": v.params}
+                    for v in found
+                ],
+            },
+        )
+        _notify_monitoring(session, permit, found[0], key, now)
+    return overdue
+
+
+def _notify_monitoring(
+    session: Session, permit: Permit, overdue: RuleViolation, key: str, now: datetime
+) -> None:
+    """The permit's guardian and the plant's EHS officers, through the outbox as alerts are."""
+    plant_name = session.scalar(select(Plant.name).where(Plant.id == permit.plant_id)) or ""
+    zone_name = session.scalar(select(Zone.name).where(Zone.id == permit.zone_id)) or ""
+    guardian_id = permit.guardian_user_id
+    guardian_name = None
+    if permit.guardian_worker_id is not None:
+        worker = session.get(Worker, permit.guardian_worker_id)
+        guardian_id = worker.user_id if worker else None
+        guardian_name = worker.name if worker else None
+    recipients = {
+        user.id: user for user in session.scalars(role_holders([Role.EHS_OFFICER], permit.plant_id))
+    }
+    if guardian_id is not None:
+        guardian = session.get(User, guardian_id)
+        if guardian is not None and guardian.is_active:
+            recipients[guardian.id] = guardian
+            guardian_name = guardian_name or guardian.name
+    for user in recipients.values():
+        with locale_scope(user.locale):
+            context = {
+                "alert": overdue.text(),
+                "plant_name": plant_name,
+                "raised_at": now,
+                "zone_name": zone_name,
+                "permit_number": permit.number or "",
+                "person": guardian_name or "",
+            }
+        enqueue_notification(
+            session,
+            Notification(
+                tenant_id=current_tenant_id(),
+                kind=NotificationKind.ALERT_RAISED,
+                context=context,
+                idempotency_key=f"{key}:{user.id}",
+                recipient=user.id,
+            ),
+        )

@@ -846,7 +846,7 @@ async def test_the_beat_escalates_late_steps_and_expires_lapsed_permits(
     before = len(await _notifications(world))
 
     # The lapsed permit expires first, so its late step is not chased.
-    assert _watch(world) == {"escalated": 1, "expired": 1}
+    assert _watch(world) == {"escalated": 1, "expired": 1, "monitoring_overdue": 0}
     steps = await world.steps(permit.id)
     assert (steps[1].status, steps[1].escalations) == ("pending", 1)
     # The unit supervisor's step goes up to EHS, who is told and may now decide it.
@@ -861,7 +861,7 @@ async def test_the_beat_escalates_late_steps_and_expires_lapsed_permits(
     assert expired.state == "expired"
     assert {s.status for s in await world.steps(lapsed.id)} == {"cancelled"}
     # Nothing twice: the new due time has not passed, the expired permit is final.
-    assert _watch(world) == {"escalated": 0, "expired": 0}
+    assert _watch(world) == {"escalated": 0, "expired": 0, "monitoring_overdue": 0}
     decided = await world.decide(permit.id, now=utcnow(), by=world.ehs)
     assert decided.state == "in_approval"
 

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.i18n import locale_scope
-from onboarding.catalogue import QUALIFYING_CERTIFICATES, CertificateKind, WorkType
+from onboarding.catalogue import QUALIFYING_CERTIFICATES, WorkType
 from permits.holidays import MAKE_UP_WORKDAYS, PUBLIC_HOLIDAYS, HolidayCalendar
 from permits.rules import (
     GASES,
@@ -27,6 +27,7 @@ from permits.rules import (
     ChainStep,
     GasReading,
     GasUnit,
+    Guardian,
     HeightGrade,
     HeightHazard,
     HotWorkLevel,
@@ -51,9 +52,8 @@ from permits.rules import (
     check_monitoring,
     check_permit_types,
     check_purge,
-    check_single_type,
+    check_video,
     check_window,
-    check_worker_certificates,
     distance_m,
     excavation_as_confined_space,
     find_conflicts,
@@ -832,8 +832,8 @@ def test_7_11_one_blind_one_action_per_permit() -> None:
 
 
 def test_4_6_one_permit_per_type_related_permits_linked_by_number() -> None:
-    assert check_single_type([WorkType.HOT_WORK]) == []
-    assert codes(check_single_type([WorkType.HOT_WORK, WorkType.HEIGHT])) == ["permit.one_type"]
+    """One type per permit is the application's shape (one ``details`` per type); the rule
+    checks that every related permit the job involves exists."""
     involved = {WorkType.HOT_WORK, WorkType.HEIGHT, WorkType.TEMP_POWER}
     found = check_permit_types(involved, {WorkType.HOT_WORK: "DH-1", WorkType.HEIGHT: None})
     assert codes(found) == ["permit.related_missing", "permit.related_missing"]
@@ -869,35 +869,40 @@ def test_3_11_excavation_means_deeper_than_half_a_metre() -> None:
 # --- People §4.4, §4.9, §4.10, §6.8 -----------------------------------------------------------
 
 
-def test_4_9_certificates_come_from_the_admission_catalogue() -> None:
-    for work_type in WorkType:
-        held = QUALIFYING_CERTIFICATES[work_type]
-        assert check_worker_certificates(work_type, "Li", held) == []
-    found = check_worker_certificates(WorkType.HOT_WORK, "Li", [CertificateKind.CRANE_OPERATOR])
-    assert codes(found) == ["worker.certificate"] and found[0].subject == "Li"
-    assert check_worker_certificates(WorkType.BLIND_PLATE, "Li", []) == []
+def test_4_9_certificates_are_admissions_and_the_registry_names_the_clause() -> None:
+    """Admission's worker verdict judges §4.9 for the permit gates too; the registry keeps the
+    clause they cite, and every special-operation type asks for a certificate."""
+    assert RULES["worker.certificate"].clause == "§4.9"
+    for work_type in (WorkType.HOT_WORK, WorkType.LIFTING, WorkType.TEMP_POWER, WorkType.HEIGHT):
+        assert QUALIFYING_CERTIFICATES[work_type]
 
 
 def test_4_10_guardian_present_certified_throughout() -> None:
-    ok = {"certified": True, "on_site": True}
-    assert check_guardian(WorkType.HEIGHT, guardian="Wang", **ok) == []
-    assert codes(check_guardian(WorkType.HEIGHT, guardian=None, **ok)) == ["guardian.missing"]
-    assert codes(
-        check_guardian(WorkType.HEIGHT, guardian="Wang", certified=False, on_site=False)
-    ) == ["guardian.not_certified", "guardian.left"]
+    assert check_guardian(WorkType.HEIGHT, Guardian("Wang", certified=True)) == []
+    assert codes(check_guardian(WorkType.HEIGHT, None)) == ["guardian.missing"]
+    left = check_guardian(WorkType.HEIGHT, Guardian("Wang", certified=False, on_site=False))
+    assert codes(left) == ["guardian.not_certified", "guardian.left"]
+    assert {v.subject for v in left} == {"Wang"} and left[1].clause == "§4.10"
+    # A host user who is not a guardian is refused unnamed.
+    assert check_guardian(WorkType.HEIGHT, Guardian(None, certified=False))[0].subject is None
 
 
 def test_6_8_confined_space_guardian_stays_outside() -> None:
-    found = check_guardian(
-        WorkType.CONFINED_SPACE, guardian="Wang", certified=True, on_site=True, outside_space=False
-    )
+    inside = Guardian("Wang", certified=True, outside_space=False)
+    found = check_guardian(WorkType.CONFINED_SPACE, inside)
     assert codes(found) == ["guardian.inside"] and found[0].clause == "§6.8"
+    assert check_guardian(WorkType.HEIGHT, inside) == []
 
 
 def test_4_4_every_crew_member_signs_the_briefing() -> None:
-    assert check_briefing(["Li", "Zhao"], {"Li", "Zhao"}) == []
-    found = check_briefing(["Li", "Zhao"], {"Li"})
-    assert codes(found) == ["briefing.unsigned"] and found[0].subject == "Zhao"
+    crew = {1: "Li", 2: "Zhao", 3: "Li"}
+    assert check_briefing(crew, {1, 2, 3}, given=True) == []
+    found = check_briefing(crew, {1}, given=True)
+    assert codes(found) == ["briefing.unsigned"] * 2
+    assert [v.subject for v in found] == ["Zhao", "Li"] and found[0].clause == "§4.4"
+    # Until the briefer gives and signs it, nobody can sign: that alone is said.
+    not_given = check_briefing(crew, set(), given=False)
+    assert codes(not_given) == ["briefing.given"] and not_given[0].clause == "§4.4"
 
 
 # --- Life cycle §4.15, §4.16, §4.18, §5.2.11, B.3 ---------------------------------------------
@@ -916,13 +921,25 @@ def test_4_15_completion_acceptance_and_5_2_11_video_of_special_hot_work() -> No
     assert RULES["closure.video"].clause == "§5.2.11"
 
 
+def test_5_2_11_the_plan_and_the_job_of_special_hot_work_are_filmed() -> None:
+    assert codes(check_video(WorkType.HOT_WORK, HotWorkLevel.SPECIAL, filmed=False)) == [
+        "closure.video"
+    ]
+    assert check_video(WorkType.HOT_WORK, HotWorkLevel.SPECIAL, filmed=True) == []
+    assert check_video(WorkType.HOT_WORK, HotWorkLevel.LEVEL1, filmed=False) == []
+    assert check_video(WorkType.HEIGHT, None, filmed=False) == []
+
+
 def test_4_16_new_permit_on_change_and_4_18_approved_permit_immutable() -> None:
-    assert check_change(set(), approved=True) == []
-    found = check_change({PermitChange.LOCATION}, approved=False)
-    assert codes(found) == ["permit.new_required"] and found[0].clause == "§4.16"
-    approved = check_change({PermitChange.SCOPE}, approved=True)
-    assert codes(approved) == ["permit.new_required", "permit.immutable"]
-    assert approved[1].clause == "§4.18"
+    # A draft is still being filled in.
+    assert check_change({PermitChange.LOCATION}, frozen=False) == []
+    # Any edit of a frozen permit is refused, even one that changes nothing.
+    same = check_change(set(), frozen=True)
+    assert codes(same) == ["permit.immutable"] and same[0].clause == "§4.18"
+    found = check_change({PermitChange.SCOPE, PermitChange.LOCATION}, frozen=True)
+    assert codes(found) == ["permit.immutable", "permit.new_required", "permit.new_required"]
+    assert found[1].clause == "§4.16"
+    assert [v.subject for v in found[1:]] == [PermitChange.LOCATION, PermitChange.SCOPE]
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,8 @@ def periodic_jobs(settings: Settings) -> dict[str, tuple[str, float]]:
         "ping-partitions": ("geofence.ping_partitions", 12 * 3600.0),
         # Days marked stale by changes are rebuilt within a minute; reports rebuild any left.
         "scoring-rollups": ("scoring.refresh_fan_out", 60.0),
+        # Hourly: a day goes to the BI webhook within an hour of the plants' midnight, once.
+        "scoring-bi-push": ("scoring.bi_push_fan_out", 3600.0),
         # Requests apply the billing clock to their own tenant; this keeps idle tenants current.
         "billing-clock": ("billing.apply_clock", 3600.0),
     }

@@ -1,10 +1,11 @@
-"""The ``portal`` command: demo, serve, worker, migrate, audit verify."""
+"""The ``portal`` command: demo, serve, worker, migrate, audit verify, scoring verify."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import sys
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -126,6 +127,45 @@ def audit_verify(tenant_slug: str | None) -> None:
             assert report.broken is not None
             click.echo(f"{slug}: BROKEN at {report.broken.describe()}", err=True)
     sys.exit(1 if broken else 0)
+
+
+@main.group()
+def scoring() -> None:
+    """Evaluation and the HQ figures."""
+
+
+@scoring.command("verify")
+@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Inclusive.")
+def scoring_verify(first: datetime, last: datetime) -> None:
+    """Compare every tenant's HQ rollups with the naive query over the raw tables, plant by
+    plant, for the plant-local days FROM to TO (exit status 1 on any difference). PostgreSQL
+    only."""
+    from portal.scoring_cli import NotPostgres, verify_rollups
+
+    if last < first:
+        click.echo("--to: must not be before --from", err=True)
+        sys.exit(2)
+    start, end = first.date(), last.date() + timedelta(days=1)
+    try:
+        results = asyncio.run(verify_rollups(get_settings(), start, end))
+    except NotPostgres as exc:
+        click.echo(
+            f"scoring verify needs PostgreSQL (the naive query is PostgreSQL SQL); "
+            f"this database is {exc}",
+            err=True,
+        )
+        sys.exit(2)
+    differs = False
+    for slug, checks in results:
+        wrong = [check for check in checks if check.differences]
+        if not wrong:
+            click.echo(f"{slug}: ok, {len(checks)} plants")
+        for check in wrong:
+            differs = True
+            for difference in check.differences:
+                click.echo(f"{slug} {check.code}: {difference}", err=True)
+    sys.exit(1 if differs else 0)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ three maintenance companies (approved for all special work) supply the crews.
 Geofence (portal/demo_geofence.py): a morning of NB01 phone tracks through the real engine with
 every kind of alert, and ``DEMO_LIVE_JOB``, a job running now with worker.done on its crew.
 
+Evaluation (portal/demo_scoring.py): ratings, findings, appeals and supplier reviews in every
+grade; the plants differ in compliance and approval time, so HQ has something to compare.
+
 Seeding is idempotent: a second run finds everything in place and only repairs what is missing.
 Passwords are generated on first run and kept in ``var/demo-logins.json``.
 """
@@ -53,6 +56,7 @@ from onboarding.states import ContractorState
 from onboarding.validators import id_check_char, uscc_check_char
 from portal.demo_geofence import seed_geofence
 from portal.demo_permits import seed_permits
+from portal.demo_scoring import seed_scoring
 from portal.demo_training import DEMO_INDUCTIONS as DEMO_INDUCTIONS
 from portal.demo_training import DEMO_WORK_TYPE_INDUCTIONS as DEMO_WORK_TYPE_INDUCTIONS
 from portal.demo_training import seed_training
@@ -480,6 +484,99 @@ DEMO_CONTRACTORS = (
             ),
         )
     ),
+    # Scaffolding firms with a few jobs each, whose supplier reviews span the grades A to D
+    # (portal/demo_scoring.py); the last one is suspended by its review. One scaffolder each.
+    *(
+        DemoContractor(
+            name,
+            uscc_body,
+            admin,
+            admin,
+            phone,
+            address,
+            (WorkType.HEIGHT,),
+            ContractorState.APPROVED,
+            admin,
+            email,
+            (
+                _W(
+                    worker,
+                    region,
+                    birth,
+                    sequence,
+                    f"{phone[:-2]}11",
+                    "架子工",
+                    (_C(_K.SCAFFOLDING, f"T{region}{birth}{sequence}", 480, authority),),
+                ),
+            ),
+        )
+        for (
+            name,
+            uscc_body,
+            admin,
+            phone,
+            email,
+            address,
+            worker,
+            region,
+            birth,
+            sequence,
+            authority,
+        ) in (
+            (
+                "宁波恒泰工业设备安装有限公司",
+                "91330206MA2K3L5Q7",
+                "郑海峰",
+                "13900001101",
+                "zheng.haifeng@hengtai-az.example",
+                "浙江省宁波市北仑区霞浦街道浦前路 58 号",
+                "蒋永康",
+                "330206",
+                "19840517",
+                "063",
+                "宁波市应急管理局",
+            ),
+            (
+                "南京宁化建设工程有限公司",
+                "91320116MA1P4R8T2",
+                "王建平",
+                "13900001201",
+                "wang.jianping@ninghua-js.example",
+                "江苏省南京市六合区大厂街道新华路 210 号",
+                "许德龙",
+                "320116",
+                "19860922",
+                "035",
+                "南京市应急管理局",
+            ),
+            (
+                "惠州惠阳通达安装工程有限公司",
+                "91441303MA4X2Y7U5",
+                "叶国良",
+                "13900001301",
+                "ye.guoliang@tongda-az.example",
+                "广东省惠州市惠阳区淡水街道开城大道 36 号",
+                "谢文彬",
+                "441303",
+                "19810310",
+                "077",
+                "惠州市应急管理局",
+            ),
+            (
+                "惠州鹏达建筑劳务有限公司",
+                "91441303MA4Y5K9P1",
+                "邱鹏达",
+                "13900001401",
+                "qiu.pengda@pengda-lw.example",
+                "广东省惠州市大亚湾澳头街道前进路 12 号",
+                "古志华",
+                "441303",
+                "19900206",
+                "051",
+                "惠州市应急管理局",
+            ),
+        )
+    ),
 )
 
 
@@ -784,6 +881,7 @@ async def seed_demo(settings: Settings) -> tuple[list[DemoLogin], Path]:
                 workers = await seed_training(session, settings, tenant, plants, known)
                 await seed_permits(session, settings, tenant, plants)
                 await seed_geofence(session, settings, tenant, plants)
+                await seed_scoring(session, settings, tenant, plants)
                 logins += [
                     DemoLogin(Role.CONTRACTOR_WORKER.value, DEMO_SLUG, email, password)
                     for email, password in workers

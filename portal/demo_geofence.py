@@ -310,6 +310,7 @@ async def seed_geofence(
     now = utcnow().replace(second=0, microsecond=0)
     world = _World(
         session=session,
+        settings=settings,
         storage=storage_from_settings(settings),
         tenant=tenant,
         plants=plants,

@@ -11,8 +11,10 @@ holder of its role (mostly standing in the zone, a few from the office), gas is 
 hot work and confined space entry, the briefing is given and signed stroke by stroke, the
 measures are confirmed on site, and work starts, pauses, resumes, completes and is accepted.
 Expiry is the beat's own job (:func:`permits.services.expire_overdue`), run at the moment the
-window lapsed. Briefing signatures are sealed with the real clock (the training services take no
-``now``): a signature is always given now.
+window lapsed. The plants differ as HQ should see it: Ningbo's approvers decide fastest and its
+guardians check in by phone on every job reported done, Nanjing's less so, Huizhou's slowest and
+seldom (``APPROVAL_PACE``, ``CHECK_IN_SHARE``). Briefing signatures are sealed with the real
+clock (the training services take no ``now``): a signature is always given now.
 
 The crews are the maintenance companies' workers (``portal.demo.DEMO_CONTRACTORS``), inducted
 for their plant here in assisted sessions on their administrator's tablet, as the training seed
@@ -39,8 +41,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geofence import services as geofence
+from geofence import tracking
 from geofence.models import Zone
-from geofence.schemas import CircleIn, PolygonIn, ZoneIn
+from geofence.schemas import CircleIn, GpsCheckIn, PolygonIn, ZoneIn
 from infra.db import utcnow
 from infra.settings import Settings
 from infra.storage import ObjectStorage, storage_from_settings
@@ -535,6 +538,12 @@ _TYPE_CYCLE = (
 )
 _HISTORY_DAYS = 88
 LIGHT_VOLUME = "light"
+# Of ten finished jobs, how many a plant's guardians check in on by phone: Ningbo tracks every
+# job, Nanjing most, Huizhou few — the check-ins missing from its full loops.
+CHECK_IN_SHARE = MappingProxyType({"NB01": 10, "NJ01": 8, "HZ01": 6})
+_CHECKED_TARGETS = (PermitState.CLOSED, PermitState.SUPERSEDED, PermitState.COMPLETED)
+_CHECK_IN_AFTER = timedelta(minutes=3)
+_CHECK_OUT_BEFORE = timedelta(minutes=6)
 
 
 def _state_plan(settings: Settings) -> tuple[tuple[PermitState, int], ...]:
@@ -559,6 +568,7 @@ class _Company:
 @dataclass
 class _World:
     session: AsyncSession
+    settings: Settings
     storage: ObjectStorage
     tenant: Tenant
     plants: dict[str, Plant]
@@ -675,6 +685,9 @@ class _Plan:
     site: str
     # How far the life goes and how: the variant picks among the ways into the target state.
     variant: int = 0
+    # The guardian (a host user with a phone) checks in on site once work starts and out before
+    # it is reported done.
+    checks_in: bool = False
 
 
 def _details(world: _World, plan: _Plan, index: int) -> PermitDetails:
@@ -791,13 +804,21 @@ def _position(world: _World, zone: Zone, *, on_site: bool) -> PositionIn:
     )
 
 
-def _step_minutes(rng: random.Random) -> float:
+# How quickly each plant's approvers decide, as a factor on the minutes a step takes: Ningbo
+# decides on the spot (about 45 minutes a permit), Nanjing within a couple of hours, Huizhou's
+# approvers let permits wait for hours — what HQ sees side by side.
+APPROVAL_PACE = MappingProxyType({"NB01": 0.22, "NJ01": 0.8, "HZ01": 2.4})
+
+
+def _step_minutes(rng: random.Random, code: str) -> float:
     roll = rng.random()
     if roll < 0.55:
-        return rng.uniform(4, 35)
-    if roll < 0.9:
-        return rng.uniform(35, 120)
-    return rng.uniform(120, 260)
+        minutes = rng.uniform(4, 35)
+    elif roll < 0.9:
+        minutes = rng.uniform(35, 120)
+    else:
+        minutes = rng.uniform(120, 260)
+    return max(minutes * APPROVAL_PACE.get(code, 1.0), 2.0)
 
 
 async def _decider(world: _World, plan: _Plan, step_role: str) -> permits.Actor:
@@ -826,7 +847,7 @@ async def _chain(
     count = len(steps) if stop_after is None else stop_after
     if refuse_at is not None:
         count = refuse_at + 1
-    durations = [_step_minutes(rng) for _ in range(count)]
+    durations = [_step_minutes(rng, plan.code) for _ in range(count)]
     room = (deadline - submitted).total_seconds() / 60
     if sum(durations) > room * 0.9:
         scale = room * 0.9 / sum(durations)
@@ -982,6 +1003,16 @@ async def _start(world: _World, plan: _Plan, permit: Permit, approved: datetime)
         await _sample(world, plan, permit, site_host[1], sampled)
         start = max(start, sampled + _minutes(2))
     await permits.start(session, site_host[1], permit.id, now=start)
+    if plan.checks_in and plan.guardian_user is not None:
+        lat, lon = geofence.reference_point(plan.zone)
+        await tracking.check_in(
+            session,
+            world.settings,
+            plan.guardian_user[0].user_id,
+            permit.id,
+            GpsCheckIn(latitude=round(lat, 7), longitude=round(lon, 7), accuracy_m=6.0),
+            start + _CHECK_IN_AFTER,
+        )
     return start
 
 
@@ -1009,6 +1040,10 @@ async def _finish(
 ) -> None:
     session, rng = world.session, world.rng
     done = max(plan.end - _minutes(rng.uniform(0, 50)), after + _minutes(20))
+    if plan.checks_in and plan.guardian_user is not None:
+        await tracking.check_out(
+            session, plan.guardian_user[0].user_id, permit.id, done - _CHECK_OUT_BEFORE
+        )
     await permits.complete(session, plan.company.admin, permit.id, now=done)
     if accept:
         acceptor = world.host(plan.code, rng.choice((Role.EHS_OFFICER, Role.UNIT_SUPERVISOR)))
@@ -1189,6 +1224,12 @@ def _window(
     return start, start + timedelta(hours=hours)
 
 
+def checks_in_on(code: str, target: PermitState, index: int) -> bool:
+    """Whether the guardian of a plant's ``index``-th job checks in on site: only on jobs that
+    are reported done (the live ones are the geofence seed's), by the plant's share."""
+    return target in _CHECKED_TARGETS and (index * 3) % 10 < CHECK_IN_SHARE.get(code, 0)
+
+
 def _plans(world: _World, code: str, roster: list[Worker]) -> list[_Plan]:
     rng = world.rng
     company = world.companies[code]
@@ -1254,6 +1295,9 @@ def _plans(world: _World, code: str, roster: list[Worker]) -> list[_Plan]:
                 crew = [(roster[i], duty) for i, duty in members]
             by_user = use_haian or (bool(guardians) and index % 3 == 0)
             guardian_user = rng.choice(guardians) if by_user and guardians else None
+            checks_in = bool(guardians) and checks_in_on(code, target, index)
+            if checks_in and guardian_user is None:
+                guardian_user = guardians[index % len(guardians)]
             plans.append(
                 _Plan(
                     code=code,
@@ -1268,6 +1312,7 @@ def _plans(world: _World, code: str, roster: list[Worker]) -> list[_Plan]:
                     zone=zone,
                     site=site,
                     variant=n + index,
+                    checks_in=checks_in,
                 )
             )
     return plans
@@ -1298,6 +1343,7 @@ async def seed_permits(
     world = _World(
         volume=_state_plan(settings),
         session=session,
+        settings=settings,
         storage=storage,
         tenant=tenant,
         plants=plants,

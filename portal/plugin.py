@@ -49,6 +49,12 @@ from portal.api.permits import (
     PermitController,
     ZoneController,
 )
+from portal.api.scoring import (
+    FindingController,
+    RatingController,
+    ReviewController,
+    ScoringPolicyController,
+)
 from portal.api.tenants import MeController, PlantController, UserController
 from portal.api.training import (
     BriefingController,
@@ -63,11 +69,16 @@ from portal.guards import billing_allows_writes
 from portal.identity import API_PREFIX, IdentityMiddleware
 from portal.sessions import RotatingSessionConfig
 from portal.web.alerts import AlertPages
+from portal.web.exports import ExportPages
 from portal.web.files import download_file
+from portal.web.hq import HqPages
 from portal.web.maps import MapPages
 from portal.web.onboarding import OnboardingPages
 from portal.web.pages import PageController
+from portal.web.permit_admin import PermitAdminPages
 from portal.web.permits import PermitPages
+from portal.web.scorecard import ScorecardPages
+from portal.web.scoring import ScoringPages
 from portal.web.timeline import TimelinePages
 from portal.web.tracking import TrackingPages
 from portal.web.training import TrainingPages
@@ -224,12 +235,21 @@ class PortalPlugin(InitPluginProtocol):
                 OnboardingPages,
                 TrainingPages,
                 PermitPages,
+                PermitAdminPages,
                 TimelinePages,
                 TrackingController,
                 AlertPages,
                 SupervisionController,
                 GeofencePolicyController,
+                RatingController,
+                FindingController,
+                ReviewController,
+                ScoringPolicyController,
+                ScoringPages,
+                ScorecardPages,
                 MapPages,
+                HqPages,
+                ExportPages,
                 TrackingPages,
                 VerificationController,
                 download_file,

@@ -175,7 +175,12 @@ def period_score(
     jobs = list(jobs)
     weight = sum(job.weight for job in jobs)
     total = sum(job.score * job.weight for job in jobs)
-    shrunk = (total + prior_jobs * tenant_mean) / (weight + prior_jobs)
+    # No jobs and no prior weight: nothing to go on but the tenant mean.
+    shrunk = (
+        tenant_mean
+        if weight + prior_jobs == 0
+        else (total + prior_jobs * tenant_mean) / (weight + prior_jobs)
+    )
     return clamp(shrunk - sum(general_deductions))
 
 

@@ -236,7 +236,8 @@ class DailyRollup(RollupFields, TenantOwned):
 
 
 class PlantDailyRollup(RollupFields, TenantOwned):
-    """The same measures per day × plant, what the group comparison reads for a year."""
+    """The same measures per day × plant, what the group comparison reads for a year, with the
+    companies that had rows that day (for the grade distribution of those who worked there)."""
 
     __tablename__ = "scoring_plant_daily"
     __table_args__ = (
@@ -246,6 +247,7 @@ class PlantDailyRollup(RollupFields, TenantOwned):
 
     day: Mapped[date]
     plant_id: Mapped[uuid.UUID]
+    contractor_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class StaleDay(TenantOwned):

@@ -233,25 +233,23 @@ def grade_distribution(
     """Per plant, how many of the companies that worked there in the period hold each grade
     by their latest approved review up to the period's end; companies never reviewed are not
     counted."""
-    model = DailyRollup
-    worked = session.execute(
-        select(model.plant_id, model.contractor_id)
-        .where(
-            model.day >= start,
-            model.day < end,
-            model.contractor_id.is_not(None),
-            *_plant_filter(model, plant_ids),
+    model = PlantDailyRollup
+    worked: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for plant_id, contractor_ids in session.execute(
+        select(model.plant_id, model.contractor_ids).where(
+            model.day >= start, model.day < end, *_plant_filter(model, plant_ids)
         )
-        .distinct()
-    ).all()
-    grades = latest_grades(session, end)
+    ).all():
+        worked[plant_id].update(contractor_ids)
+    grades = {str(key): grade for key, grade in latest_grades(session, end).items()}
     distribution: dict[uuid.UUID, dict[str, int]] = defaultdict(
         lambda: {grade.value: 0 for grade in Grade}
     )
-    for plant_id, contractor_id in worked:
-        grade = grades.get(contractor_id)
-        if grade is not None:
-            distribution[plant_id][grade] += 1
+    for plant_id, contractor_ids in worked.items():
+        for contractor_id in contractor_ids:
+            grade = grades.get(contractor_id)
+            if grade is not None:
+                distribution[plant_id][grade] += 1
     return dict(distribution)
 
 

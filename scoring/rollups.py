@@ -26,12 +26,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, delete, event, exists, func, inspect, select
+from sqlalchemy import Select, and_, delete, event, exists, func, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from geofence.models import Alert, AlertState, CheckIn, CheckMethod
 from infra.db import new_id, utcnow
+from infra.tenancy import current_tenant_id
 from permits.catalogue import GAS_ANALYSED
 from permits.models import GasAnalysis, Permit, PermitCrewMember
 from permits.states import PermitState
@@ -66,9 +67,11 @@ class LoopGap:
 
 
 def _crew_unsigned() -> Any:
+    # Correlated through the crew row: naming ``Permit`` here would put a second, uncorrelated
+    # ``permits`` into this nested EXISTS, so any briefing of any permit would count.
     signed = exists().where(
         Briefing.id == BriefingSignature.briefing_id,
-        Briefing.permit_id == Permit.id,
+        Briefing.permit_id == PermitCrewMember.permit_id,
         BriefingSignature.worker_id == PermitCrewMember.worker_id,
     )
     return exists().where(PermitCrewMember.permit_id == Permit.id, ~signed)
@@ -168,14 +171,15 @@ class PermitFact:
         return self.finished and not self.gaps()
 
 
-def _work_minutes(session: Session, facts: Mapping[uuid.UUID, PermitFact]) -> None:
+def _work_minutes(session: Session, facts: Mapping[uuid.UUID, PermitFact], query: Select) -> None:
     """Add up each permit's time on site from its check-ins and check-outs, person by person;
     a check-in never checked out ends when the work was completed, or counts nothing yet."""
-    if not facts:
-        return
+    # The permits are named by their query, not by a list of ids: a plant's year is tens of
+    # thousands, more than a statement may bind.
+    permit_ids = query.with_only_columns(Permit.id).order_by(None)
     rows = session.execute(
         select(CheckIn.watch_id, CheckIn.member_id, CheckIn.direction, CheckIn.at)
-        .where(CheckIn.watch_id.in_(list(facts)))
+        .where(CheckIn.watch_id.in_(permit_ids))
         .order_by(CheckIn.watch_id, CheckIn.member_id, CheckIn.at, CheckIn.direction)
     ).all()
     opened: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
@@ -183,18 +187,19 @@ def _work_minutes(session: Session, facts: Mapping[uuid.UUID, PermitFact]) -> No
         key = (watch_id, member_id)
         if direction == "in":
             opened.setdefault(key, at)
-        elif key in opened:
+        elif key in opened and watch_id in facts:
             facts[watch_id].work_minutes += (at - opened.pop(key)).total_seconds() / 60
     for (watch_id, _member), since in opened.items():
-        fact = facts[watch_id]
-        end = fact.row.completed_at or fact.row.closed_at
-        if end is not None and end > since:
+        fact = facts.get(watch_id)
+        end = None if fact is None else fact.row.completed_at or fact.row.closed_at
+        if fact is not None and end is not None and end > since:
             fact.work_minutes += (end - since).total_seconds() / 60
 
 
 def load_facts(session: Session, query: Select) -> list[PermitFact]:
     facts = {row.id: PermitFact(row) for row in session.execute(query).all()}
-    _work_minutes(session, facts)
+    if facts:
+        _work_minutes(session, facts, query)
     return list(facts.values())
 
 
@@ -351,21 +356,44 @@ def rebuild_days(
     groups = _measures_of_days(session, plant_id, days, zone)
     for model in (DailyRollup, PlantDailyRollup):
         session.execute(delete(model).where(model.plant_id == plant_id, model.day.in_(days)))
+    tenant_id = current_tenant_id()
     totals: dict[date, Measures] = defaultdict(Measures)
+    companies: dict[date, set[str]] = defaultdict(set)
+    rows = []
     for (day, work_type, contractor_id), measures in groups.items():
         totals[day].add(measures)
-        session.add(
-            DailyRollup(
-                day=day,
-                plant_id=plant_id,
-                work_type=work_type,
-                contractor_id=contractor_id,
+        if contractor_id is not None:
+            companies[day].add(str(contractor_id))
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "day": day,
+                "plant_id": plant_id,
+                "work_type": work_type,
+                "contractor_id": contractor_id,
                 **measures.as_columns(),
-            )
+            }
         )
-    for day, measures in totals.items():
-        session.add(PlantDailyRollup(day=day, plant_id=plant_id, **measures.as_columns()))
-    session.flush()
+    # One short statement run for many rows: as ORM objects they went out as multi-row VALUES
+    # whose parameters psycopg rewrites in Python, most of the time of a plant's year.
+    for model, values in (
+        (DailyRollup, rows),
+        (
+            PlantDailyRollup,
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "day": day,
+                    "plant_id": plant_id,
+                    "contractor_ids": sorted(companies[day]),
+                    **m.as_columns(),
+                }
+                for day, m in totals.items()
+            ],
+        ),
+    ):
+        if values:
+            session.execute(insert(model.__table__), values)
 
 
 def plant_zones(session: Session) -> dict[uuid.UUID, ZoneInfo]:

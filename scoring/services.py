@@ -31,7 +31,7 @@ from onboarding.states import ContractorAction, ContractorState
 from permits.models import Permit
 from permits.services import PERMIT_NOT_FOUND, Actor, get_permit
 from permits.states import PermitState
-from scoring import formula
+from scoring import formula, scorecard
 from scoring.formula import Policy, WeightedScore
 from scoring.models import (
     Appeal,
@@ -229,6 +229,7 @@ async def rate_job(
             "photo_ids": rating.photo_ids,
         },
     )
+    await scorecard.notify_rating(session, rating, permit, policy)
     return rating
 
 
@@ -279,6 +280,25 @@ async def rating_of_permit(
     permit = await get_permit(session, actor, permit_id)
     rating = await session.scalar(select(Rating).where(Rating.permit_id == permit.id))
     return None if rating is None else (await scored_ratings(session, [rating]))[0]
+
+
+async def unrated_jobs(session: AsyncSession, actor: Actor, *, limit: int = 100) -> list[Permit]:
+    """Completed or closed jobs on the caller's rating plants still waiting for a rating,
+    most recently finished first."""
+    if not has_any_role(actor.principal, RATER_ROLES):
+        return []
+    query = (
+        select(Permit)
+        .outerjoin(Rating, Rating.permit_id == Permit.id)
+        .where(Permit.state.in_(RATED_STATES), Rating.id.is_(None))
+        .order_by(Permit.planned_end.desc(), Permit.id.desc())
+        .limit(limit)
+    )
+    return [
+        permit
+        for permit in (await session.execute(query)).scalars()
+        if has_role_for_plant(actor.principal, RATER_ROLES, permit.plant_id)
+    ]
 
 
 async def list_ratings(
@@ -341,6 +361,7 @@ async def file_appeal(
         actor_id=actor.user_id,
         payload={"appeal_id": appeal.id, "reason": appeal.reason},
     )
+    await scorecard.notify_appeal(session, rating, appeal)
     return appeal
 
 
@@ -446,6 +467,57 @@ async def record_finding(
         },
     )
     return finding
+
+
+async def list_findings(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    contractor_id: uuid.UUID | None = None,
+    plant_id: uuid.UUID | None = None,
+    limit: int = 200,
+) -> list[Finding]:
+    """Newest first: a host sees its plants' findings, a contractor login its company's."""
+    query = select(Finding).order_by(Finding.observed_at.desc(), Finding.id.desc()).limit(limit)
+    if actor.contractor_id is not None:
+        query = query.where(Finding.contractor_id == actor.contractor_id)
+    if contractor_id is not None:
+        query = query.where(Finding.contractor_id == contractor_id)
+    if plant_id is not None:
+        query = query.where(Finding.plant_id == plant_id)
+    return [
+        finding
+        for finding in (await session.execute(query)).scalars()
+        if actor.contractor_id is not None or actor.is_host_for(finding.plant_id)
+    ]
+
+
+async def list_violations(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    contractor_id: uuid.UUID | None = None,
+    plant_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Violation]:
+    """Confirmed violations under the tenant's policy, oldest first, within the caller's reach:
+    a host's plants, or a contractor login's own company."""
+    if actor.contractor_id is not None:
+        if contractor_id not in (None, actor.contractor_id):
+            return []
+        contractor_id = actor.contractor_id
+    found = await confirmed_violations(
+        session,
+        await get_policy(session),
+        contractor_id=contractor_id,
+        plant_id=plant_id,
+        since=since,
+        until=until,
+    )
+    if actor.contractor_id is not None:
+        return found
+    return [violation for violation in found if actor.is_host_for(violation.plant_id)]
 
 
 # --- Supplier reviews ------------------------------------------------------------------------
@@ -867,4 +939,5 @@ async def approve_review(
             "reason": review.decision_reason,
         },
     )
+    await scorecard.notify_scorecard(session, review)
     return review

@@ -209,6 +209,7 @@ def _permit_rows(session: Session, params: Params) -> list[dict[str, Any]]:
         rows.append(
             {
                 "permit_id": row.id,
+                "plant_id": row.plant_id,
                 "number": row.number or "",
                 "plant": plants.get(row.plant_id, ""),
                 "work_type_label": work_type_label(row.work_type),

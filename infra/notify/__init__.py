@@ -24,6 +24,18 @@ clock named by ``timezone``; labels are display text in the recipient's language
 ``induction_lapsing`` (培训即将到期)
     ``worker_name``, ``contractor_name``, ``induction`` (its title), ``plant_name``,
     ``valid_until`` (date, the last day the signed induction counts), ``days_left``.
+``rating_recorded`` (作业评分)
+    ``contractor_name``, ``permit_number``, ``work_type``, ``plant_name``, ``rating`` (the
+    weighted rating), ``deductions`` (points of the job's confirmed violations), ``score`` (the
+    job's score), ``appeal_until`` (the appeal deadline).
+``appeal_filed`` (评分申诉)
+    ``contractor_name``, ``permit_number``, ``work_type``, ``plant_name``, ``reason`` (the
+    appeal's text), ``filed_at``.
+``scorecard_issued`` (供应商评价结果)
+    ``contractor_name``, ``period_kind`` (``quarter`` or ``year``), ``year``, ``score``,
+    ``grade`` (``A`` to ``D``), ``decision`` (``keep``, ``probation``, ``suspend`` or
+    ``blacklist``); ``quarter`` (1-4) for a quarterly review; optional ``reason`` (why the
+    decision differs from the proposed one); ``url`` links the scorecard PDF.
 
 Every kind also takes optional ``recipient_name`` (filled from the user when the recipient is
 one), ``url`` (an absolute link to the record) and ``timezone`` (IANA, default Asia/Shanghai).

@@ -32,6 +32,9 @@ class NotificationKind(enum.StrEnum):
     CERTIFICATE_EXPIRING = "certificate_expiring"
     ADMISSION_DECIDED = "admission_decided"
     INDUCTION_LAPSING = "induction_lapsing"
+    RATING_RECORDED = "rating_recorded"
+    APPEAL_FILED = "appeal_filed"
+    SCORECARD_ISSUED = "scorecard_issued"
 
 
 class ChannelName(enum.StrEnum):

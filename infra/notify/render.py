@@ -78,6 +78,37 @@ CONTEXTS: dict[NotificationKind, ContextSpec] = {
             "days_left",
         ),
     ),
+    NotificationKind.RATING_RECORDED: ContextSpec(
+        required=(
+            "contractor_name",
+            "permit_number",
+            "work_type",
+            "plant_name",
+            "rating",
+            "deductions",
+            "score",
+            "appeal_until",
+        ),
+    ),
+    NotificationKind.APPEAL_FILED: ContextSpec(
+        required=(
+            "contractor_name",
+            "permit_number",
+            "work_type",
+            "plant_name",
+            "reason",
+            "filed_at",
+        ),
+    ),
+    NotificationKind.SCORECARD_ISSUED: ContextSpec(
+        required=("contractor_name", "period_kind", "year", "score", "grade", "decision"),
+        optional=("quarter", "reason"),
+        choices={
+            "period_kind": frozenset({"quarter", "year"}),
+            "grade": frozenset({"A", "B", "C", "D"}),
+            "decision": frozenset({"keep", "probation", "suspend", "blacklist"}),
+        },
+    ),
 }
 
 

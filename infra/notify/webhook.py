@@ -73,34 +73,59 @@ def _json_bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def build_request(
-    notification: Notification, rendered: Rendered, endpoint: WebhookEndpoint
-) -> httpx.Request:
-    moment = time.time()
-    headers = {
+def _headers() -> dict[str, str]:
+    return {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "contractor-portal-notify/1",
     }
-    url = endpoint.url
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Request:
+    try:
+        return httpx.Request("POST", url, content=body, headers=headers)
+    except httpx.InvalidURL as exc:
+        raise DeliveryFailed("webhook URL is not usable", retryable=False) from exc
+
+
+def signed_json_request(
+    endpoint: WebhookEndpoint, document: dict[str, Any], *, delivery: str, event: str
+) -> httpx.Request:
+    """A generic webhook request: ``document`` as JSON, signed with the endpoint's secret, the
+    idempotency key in ``X-Portal-Delivery`` and the kind of message in ``X-Portal-Event``."""
+    if not endpoint.secret:
+        raise DeliveryFailed("generic webhook without a signing secret", retryable=False)
+    body = _json_bytes(document)
+    headers = _headers()
+    headers[SIGNATURE_HEADER] = generic_signature(endpoint.secret, int(time.time()), body)
+    headers[DELIVERY_HEADER] = delivery
+    headers[EVENT_HEADER] = event
+    return _post(endpoint.url, body, headers)
+
+
+def build_request(
+    notification: Notification, rendered: Rendered, endpoint: WebhookEndpoint
+) -> httpx.Request:
     if endpoint.format is WebhookFormat.GENERIC:
-        if not endpoint.secret:
-            raise DeliveryFailed("generic webhook without a signing secret", retryable=False)
-        body = _json_bytes(
-            {
-                "id": notification.idempotency_key,
-                "kind": notification.kind.value,
-                "tenant_id": str(notification.tenant_id),
-                "locale": notification.locale,
-                "subject": rendered.subject,
-                "text": rendered.text,
-                "markdown": rendered.markdown,
-                "data": notification.to_payload()["context"],
-            }
+        document = {
+            "id": notification.idempotency_key,
+            "kind": notification.kind.value,
+            "tenant_id": str(notification.tenant_id),
+            "locale": notification.locale,
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "markdown": rendered.markdown,
+            "data": notification.to_payload()["context"],
+        }
+        return signed_json_request(
+            endpoint,
+            document,
+            delivery=notification.idempotency_key,
+            event=notification.kind.value,
         )
-        headers[SIGNATURE_HEADER] = generic_signature(endpoint.secret, int(moment), body)
-        headers[DELIVERY_HEADER] = notification.idempotency_key
-        headers[EVENT_HEADER] = notification.kind.value
-    elif endpoint.format is WebhookFormat.DINGTALK:
+    moment = time.time()
+    headers = _headers()
+    url = endpoint.url
+    if endpoint.format is WebhookFormat.DINGTALK:
         body = _json_bytes(
             {
                 "msgtype": "markdown",
@@ -114,7 +139,7 @@ def build_request(
             url = f"{url}{separator}timestamp={timestamp_ms}&sign={sign}"
     else:
         body = _json_bytes({"msgtype": "markdown", "markdown": {"content": rendered.markdown}})
-    return httpx.Request("POST", url, content=body, headers=headers)
+    return _post(url, body, headers)
 
 
 def _check_robot_answer(response: httpx.Response) -> None:
@@ -130,6 +155,28 @@ def _check_robot_answer(response: httpx.Response) -> None:
         )
 
 
+def send_request(
+    request: httpx.Request, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> httpx.Response:
+    """Send a webhook request; raise :class:`DeliveryFailed` saying whether a retry can help."""
+    try:
+        # Redirects are not followed: a signed request must reach the URL the tenant set.
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.send(request)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise DeliveryFailed("webhook URL is not usable", retryable=False) from exc
+    except httpx.TimeoutException as exc:
+        raise DeliveryFailed("webhook timed out", retryable=True) from exc
+    except httpx.TransportError as exc:
+        raise DeliveryFailed(f"webhook unreachable: {type(exc).__name__}", retryable=True) from exc
+    status = response.status_code
+    if status >= 500 or status in (408, 429):
+        raise DeliveryFailed(f"webhook answered {status}", retryable=True)
+    if status >= 300:
+        raise DeliveryFailed(f"webhook answered {status}", retryable=False)
+    return response
+
+
 class WebhookChannel:
     name = ChannelName.WEBHOOK
 
@@ -139,23 +186,6 @@ class WebhookChannel:
     def send(
         self, notification: Notification, rendered: Rendered, destination: WebhookEndpoint
     ) -> None:
-        try:
-            request = build_request(notification, rendered, destination)
-            # Redirects are not followed: a signed request must reach the URL the tenant set.
-            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
-                response = client.send(request)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise DeliveryFailed("webhook URL is not usable", retryable=False) from exc
-        except httpx.TimeoutException as exc:
-            raise DeliveryFailed("webhook timed out", retryable=True) from exc
-        except httpx.TransportError as exc:
-            raise DeliveryFailed(
-                f"webhook unreachable: {type(exc).__name__}", retryable=True
-            ) from exc
-        status = response.status_code
-        if status >= 500 or status in (408, 429):
-            raise DeliveryFailed(f"webhook answered {status}", retryable=True)
-        if status >= 300:
-            raise DeliveryFailed(f"webhook answered {status}", retryable=False)
+        response = send_request(build_request(notification, rendered, destination), self.timeout)
         if destination.format is not WebhookFormat.GENERIC:
             _check_robot_answer(response)

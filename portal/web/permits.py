@@ -57,6 +57,7 @@ from portal.web.forms import (
     page_id,
 )
 from portal.web.onboarding import FormErrors
+from scoring import services as scoring
 from tenants import services as tenants
 from tenants.access import Principal, has_role_for_plant, visible_plant_ids
 from tenants.models import Plant, Role, User
@@ -709,7 +710,7 @@ async def _permit_page(
         detail_rows.append((spec.label, shown))
     reasons = []
     for reason in permit.level_reasons:
-        rule = RULES.get(UPGRADE_LABELS.get(reason, ""))
+        rule = RULES.get(UPGRADE_LABELS.get(reason, reason))
         if rule is not None:
             reasons.append(
                 (_(rule.message, force=details.get("wind_force", "")), f"GB 30871 {rule.clause}")
@@ -728,6 +729,11 @@ async def _permit_page(
                 verify_url = verify_url[len(base) :]
         if hasattr(records, "permit_pdf"):
             pdf_url = f"/t/{slug}/permits/{permit.id}/permit.pdf"
+    rating = (
+        await scoring.rating_of_permit(session, actor, permit.id)
+        if permit.state in scoring.RATED_STATES
+        else None
+    )
     timezone = plant.timezone
     return Template(
         "permits/permit.html",
@@ -800,6 +806,7 @@ async def _permit_page(
             "asks_comment": ASKS_COMMENT,
             "briefing": briefing,
             "verify_url": verify_url,
+            "rating": rating,
             "pdf_url": pdf_url,
             "records_ready": records is not None,
             "problems": problems,

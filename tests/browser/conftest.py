@@ -1,13 +1,14 @@
 """A seeded demo server in a subprocess and a headless Debian Chromium to drive it.
 
 The server runs the real ``portal`` command, so the test covers what an operator starts with
-``make demo``; one server serves the whole module because seeding hashes seven passwords.
+``make demo``. The demo is seeded once per run and each module serves its own copy of it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STARTUP_TIMEOUT_SECONDS = 30.0
+# Seeding the demo (light) takes about a minute on two cores; generous for a loaded machine.
+SEED_TIMEOUT_SECONDS = 600
 PORTAL = Path(sys.executable).with_name("portal")
 
 
@@ -84,19 +87,30 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: Pat
     pytest.fail(f"portal serve did not answer /healthz in time:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    var_dir = tmp_path_factory.mktemp("portal-var")
-    env = _portal_env(var_dir)
+@pytest.fixture(scope="session")
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo seeded once for the whole run; each module serves a copy of it, so no module
+    sees another's changes and seeding is paid once."""
+    var_dir = tmp_path_factory.mktemp("portal-demo-seed")
     seeded = subprocess.run(
         [str(PORTAL), "demo", "--no-serve"],
-        env=env,
+        env=_portal_env(var_dir),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=SEED_TIMEOUT_SECONDS,
         check=False,
     )
     assert seeded.returncode == 0, f"portal demo failed:\n{seeded.stdout}\n{seeded.stderr}"
+    return var_dir
+
+
+@pytest.fixture(scope="module")
+def demo_server(
+    tmp_path_factory: pytest.TempPathFactory, seeded_demo: Path
+) -> Iterator[DemoServer]:
+    var_dir = tmp_path_factory.mktemp("portal-var")
+    shutil.copytree(seeded_demo, var_dir, dirs_exist_ok=True)
+    env = _portal_env(var_dir)
     logins = json.loads((var_dir / "demo-logins.json").read_text())
 
     port = _free_port()

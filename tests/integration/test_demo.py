@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -61,9 +65,13 @@ from portal.demo import (
 )
 from portal.demo_geofence import DEMO_LIVE_JOB, DEMO_TRACKED_WORK
 from portal.demo_permits import DEMO_BROWSER_PERMIT, LIGHT_VOLUME, STATE_PLAN
+from portal.demo_scoring import SCORING_FIRMS, SUSPENDED_FIRM, last_completed_quarter, quarter_of
 from portal.demo_training import DEMO_WORKER_LOGINS, signature_strokes
+from scoring.models import Appeal, Finding, Rating, Review
+from scoring.reports import compare_plants
 from tenants import services
 from tenants.models import Membership, Plant, Role, User
+from tests.conftest import settings_for
 from training import services as training
 from training.models import (
     Briefing,
@@ -77,10 +85,25 @@ from training.records import verify_signature
 from training.signature import check_strokes
 
 
+@pytest.fixture(scope="module")
+def seeded_light_demo(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    """The demo seeded once for this module, with one permit per state and plant: every state
+    shows, without the full set's cost (the command-line test below seeds the full set)."""
+    root = tmp_path_factory.mktemp("demo-seed")
+    shutil.copyfile(sqlite_template, root / "portal.db")
+    settings = settings_for(f"sqlite+aiosqlite:///{root / 'portal.db'}", root / "var")
+    asyncio.run(seed_demo(dataclasses.replace(settings, demo_permits=LIGHT_VOLUME)))
+    return root
+
+
 @pytest.fixture
-def sqlite_settings(sqlite_settings: Settings) -> Settings:
-    """One demo permit per state and plant: every state shows, without the full set's cost;
-    the command-line test below seeds the full set."""
+def sqlite_settings(sqlite_settings: Settings, seeded_light_demo: Path) -> Settings:
+    """A copy of the seeded demo: each test seeds it again, which must change nothing, and
+    checks what is there."""
+    database_file = Path(sqlite_settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    for seeded in seeded_light_demo.glob("portal.db*"):
+        shutil.copyfile(seeded, database_file.with_name(seeded.name))
+    shutil.copytree(seeded_light_demo / "var", sqlite_settings.var_dir, dirs_exist_ok=True)
     return dataclasses.replace(sqlite_settings, demo_permits=LIGHT_VOLUME)
 
 
@@ -143,6 +166,11 @@ async def test_seed_has_contractors_in_every_state_once(sqlite_settings: Setting
                 briefing_signatures = (
                     await session.execute(select(func.count()).select_from(BriefingSignature))
                 ).scalar()
+                photo_lists = [
+                    *await session.scalars(select(Rating.photo_ids)),
+                    *await session.scalars(select(Finding.photo_ids)),
+                ]
+        photos = sum(len(ids) for ids in photo_lists)
         assert {c.state for c in contractors} == {state.value for state in ContractorState}
         assert len(contractors) == len(DEMO_CONTRACTORS)
         for contractor in contractors:
@@ -159,9 +187,9 @@ async def test_seed_has_contractors_in_every_state_once(sqlite_settings: Setting
         soon = date.today() + timedelta(days=7)
         assert any(c.state != ItemState.EXPIRED and c.expires_on <= soon for c in certificates)
         assert documents == 3 * len(DEMO_CONTRACTORS)
-        assert scans == documents + len(certificates) + signatures + briefing_signatures, (
-            "each scan stored once"
-        )
+        assert scans == (
+            documents + len(certificates) + signatures + briefing_signatures + photos
+        ), "each scan stored once"
     finally:
         await database.dispose()
 
@@ -320,6 +348,11 @@ async def _permit_world(settings: Settings) -> dict[str, object]:
                 return {
                     "plants": {p.code: p for p in await services.list_plants(session)},
                     "permits": list(await session.scalars(select(Permit))),
+                    "firms": set(
+                        await session.scalars(
+                            select(Contractor.id).where(Contractor.name.in_(_firm_names()))
+                        )
+                    ),
                     "steps": list(await session.scalars(select(ApprovalStep))),
                     "zones": list(await session.scalars(select(Zone))),
                     "gas": list(await session.scalars(select(GasAnalysis))),
@@ -374,9 +407,12 @@ async def test_seed_permits_every_state_and_type_with_history(sqlite_settings: S
     assert all(s.decided_by is not None for s in decided)
     assert any(s.on_site is False for s in decided) and any(s.on_site for s in decided)
     assert {s.status for s in steps} >= {"approved", "rejected", "pending"}
-    # The approvals spread over the last 90 days, for the HQ metrics.
+    # The approvals spread over the last 90 days, for the HQ metrics; the scaffolding firms work
+    # in the last completed quarter, which may lie further back.
+    firms: set[uuid.UUID] = first["firms"]  # type: ignore[assignment]
+    own = {p.id for p in permits if p.contractor_id not in firms}
     now = datetime.now(UTC)
-    ages = [now - _aware(s.decided_at) for s in decided]  # type: ignore[arg-type]
+    ages = [now - _aware(s.decided_at) for s in decided if s.permit_id in own]  # type: ignore[arg-type]
     assert max(ages) > timedelta(days=60) and min(ages) < timedelta(days=1)
     assert max(ages) < timedelta(days=91)
 
@@ -531,11 +567,18 @@ def test_portal_demo_runs_twice_from_the_command_line(tmp_path: Path) -> None:
         assert "demo tenant ready" in run.stdout
     database = tmp_path / "var" / "portal.db"
     with sqlite3.connect(database) as connection:
-        permits = connection.execute(
-            "select count(*) from permits where supersedes_id is null"
-        ).fetchone()[0]
+        companies = [
+            row[0]
+            for row in connection.execute(
+                "select c.name from permits p join contractors c on c.id = p.contractor_id"
+                " where p.supersedes_id is null"
+            )
+        ]
         states = {row[0] for row in connection.execute("select distinct state from permits")}
+    firm_jobs = sum(1 for name in companies if name in _firm_names())
+    permits = len(companies) - firm_jobs
     assert permits == 3 * sum(count for _, count in STATE_PLAN) + len(DEMO_TRACKED_WORK)
+    assert firm_jobs >= sum(firm.jobs for firm in SCORING_FIRMS)
     assert states == {state.value for state in PermitState}
 
 
@@ -598,3 +641,155 @@ async def test_seed_supervises_the_demo_jobs_with_every_alert(sqlite_settings: S
     assert geofence.contains(zone, *DEMO_LIVE_JOB.inside)
     assert not geofence.contains(zone, *DEMO_LIVE_JOB.outside, 100)
     assert first["ledger"].ok and second["ledger"].ok
+
+
+# --- evaluation (portal/demo_scoring.py) -----------------------------------------------------
+
+
+def _firm_names() -> list[str]:
+    emails = {firm.admin_email for firm in SCORING_FIRMS}
+    return [demo.name for demo in DEMO_CONTRACTORS if demo.admin_email in emails]
+
+
+async def _evaluation(settings: Settings) -> dict[str, Any]:
+    database = Database.from_settings(settings)
+    try:
+        async with database.session() as session:
+            tenant = await services.tenant_by_slug(session, DEMO_SLUG)
+            assert tenant is not None
+            with tenant_scope(tenant.id):
+                today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+                # HQ's default period, and one from the start of the last completed quarter,
+                # whose reviews give the grades.
+                year, quarter = last_completed_quarter(today)
+                rows = await session.run_sync(
+                    lambda sync: compare_plants(
+                        sync, today - timedelta(days=89), today + timedelta(days=1)
+                    )
+                )
+                since = await session.run_sync(
+                    lambda sync: compare_plants(
+                        sync, date(year, 3 * quarter - 2, 1), today + timedelta(days=1)
+                    )
+                )
+                rated_by = {
+                    (user_id, plant_id)
+                    for user_id, plant_id in await session.execute(
+                        select(Membership.user_id, Membership.plant_id).where(
+                            Membership.role == Role.EHS_OFFICER.value
+                        )
+                    )
+                }
+                return {
+                    "plants": {row.code: row for row in rows},
+                    "since": since,
+                    "ratings": list(await session.scalars(select(Rating))),
+                    "finished": list(
+                        await session.scalars(
+                            select(Permit).where(
+                                Permit.state.in_(
+                                    [PermitState.CLOSED.value, PermitState.COMPLETED.value]
+                                )
+                            )
+                        )
+                    ),
+                    "ehs": rated_by,
+                    "appeals": list(await session.scalars(select(Appeal))),
+                    "findings": list(await session.scalars(select(Finding))),
+                    "violations": (
+                        await session.execute(
+                            select(func.count()).select_from(Alert).where(Alert.violation)
+                        )
+                    ).scalar(),
+                    "reviews": list(await session.scalars(select(Review))),
+                    "contractors": {c.id: c for c in await session.scalars(select(Contractor))},
+                    "photos": {o.id for o in await session.scalars(select(StoredObject))},
+                    "ledger": await session.run_sync(verify_chain),
+                }
+    finally:
+        await database.dispose()
+
+
+async def test_seed_evaluates_jobs_and_gives_hq_three_different_plants(
+    sqlite_settings: Settings,
+) -> None:
+    """Ratings by each plant's EHS officer, an appeal of each outcome, findings with photos,
+    alerts confirmed as violations, last quarter's reviews approved in every grade with one
+    company suspended, this quarter's as drafts; NB01, NJ01 and HZ01 far apart in compliance
+    and approval time; and a second seed changes none of it."""
+    await seed_demo(sqlite_settings)
+    first = await _evaluation(sqlite_settings)
+    await seed_demo(sqlite_settings)
+    second = await _evaluation(sqlite_settings)
+    for key in ("ratings", "appeals", "findings", "reviews", "photos"):
+        assert len(first[key]) == len(second[key]), f"a second seed adds no {key}"
+    assert first["violations"] == second["violations"]
+    assert {r.id: r.scores for r in first["ratings"]} == {r.id: r.scores for r in second["ratings"]}
+    assert second["ledger"].ok
+
+    ratings: list[Rating] = second["ratings"]
+    finished: list[Permit] = second["finished"]
+    rated = {rating.permit_id for rating in ratings}
+    assert rated <= {permit.id for permit in finished}
+    assert len(rated) > len(finished) / 2 and len(rated) < len(finished), "most, not all"
+    for rating in ratings:
+        assert (rating.rated_by, rating.plant_id) in second["ehs"], "the plant's EHS officer"
+    assert any(rating.photo_ids for rating in ratings)
+
+    appeals: list[Appeal] = second["appeals"]
+    assert sorted(appeal.state for appeal in appeals) == ["amended", "upheld"]
+    for appeal in appeals:
+        assert appeal.reason and appeal.decision_text and appeal.decided_at
+    [amended] = [appeal for appeal in appeals if appeal.state == "amended"]
+    [appealed] = [rating for rating in ratings if rating.id == amended.rating_id]
+    assert amended.previous_scores and amended.previous_scores != appealed.scores
+
+    findings: list[Finding] = second["findings"]
+    assert {finding.severity for finding in findings} == {"minor", "major", "critical"}
+    assert any(finding.permit_id is None for finding in findings)
+    for finding in findings:
+        assert finding.photo_ids
+        assert {uuid.UUID(photo) for photo in finding.photo_ids} <= second["photos"]
+    assert second["violations"] >= 2, "alerts confirmed as violations"
+
+    contractors: dict[uuid.UUID, Contractor] = second["contractors"]
+    by_email = {demo.name: demo.admin_email for demo in DEMO_CONTRACTORS}
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    last = last_completed_quarter(today)
+    reviews: list[Review] = second["reviews"]
+    approved = [
+        r
+        for r in reviews
+        if r.state == "approved" and (r.period_start.year, r.period_start.month // 3 + 1) == last
+    ]
+    assert {review.grade for review in approved} == {"A", "B", "C", "D"}
+    for firm in SCORING_FIRMS:
+        [review] = [
+            r for r in approved if by_email[contractors[r.contractor_id].name] == firm.admin_email
+        ]
+        assert review.grade == firm.expected_grade, (firm.admin_email, review.score)
+    for review in approved:
+        contractor = contractors[review.contractor_id]
+        if by_email[contractor.name] == SUSPENDED_FIRM:
+            assert review.decision == "suspend"
+            assert contractor.state == ContractorState.SUSPENDED.value
+        else:
+            assert review.decision in ("keep", "probation")
+            assert contractor.state == ContractorState.APPROVED.value
+    current = quarter_of(today)
+    drafts = [
+        r
+        for r in reviews
+        if r.state == "draft" and (r.period_start.year, r.period_start.month // 3 + 1) == current
+    ]
+    assert {r.contractor_id for r in drafts} == {r.contractor_id for r in approved}
+
+    plants = second["plants"]
+    compliance = {code: row.figures.compliance_rate for code, row in plants.items()}
+    approval = {code: row.figures.approval_mean_minutes for code, row in plants.items()}
+    assert compliance["NB01"] >= compliance["NJ01"] + 10, compliance
+    assert compliance["NJ01"] >= compliance["HZ01"] + 10, compliance
+    assert approval["NB01"] <= 60, approval
+    assert 2 * approval["NB01"] <= approval["NJ01"] and 1.5 * approval["NJ01"] <= approval["HZ01"]
+    grades = {grade for row in second["since"] for grade, n in row.grades.items() if n}
+    assert grades == {"A", "B", "C", "D"}, "HQ sees contractors in every grade"

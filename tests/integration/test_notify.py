@@ -96,6 +96,33 @@ CONTEXTS: dict[NotificationKind, dict[str, Any]] = {
         "valid_until": date(2026, 12, 1),
         "days_left": 3,
     },
+    NotificationKind.RATING_RECORDED: {
+        "contractor_name": "华东安装",
+        "permit_number": "DH-20261128-0007",
+        "work_type": "动火作业 · 二级",
+        "plant_name": "一厂",
+        "rating": "85.25",
+        "deductions": "8",
+        "score": "77.25",
+        "appeal_until": datetime(2026, 12, 5, 8, 0, tzinfo=UTC),
+    },
+    NotificationKind.APPEAL_FILED: {
+        "contractor_name": "华东安装",
+        "permit_number": "DH-20261128-0007",
+        "work_type": "动火作业 · 二级",
+        "plant_name": "一厂",
+        "reason": "焊口质量已复检合格",
+        "filed_at": datetime(2026, 11, 29, 2, 0, tzinfo=UTC),
+    },
+    NotificationKind.SCORECARD_ISSUED: {
+        "contractor_name": "华东安装",
+        "period_kind": "quarter",
+        "year": 2026,
+        "quarter": 4,
+        "score": "84.5",
+        "grade": "B",
+        "decision": "keep",
+    },
 }
 
 

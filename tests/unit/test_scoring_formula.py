@@ -175,3 +175,8 @@ def test_more_critical_violations_never_soften_the_decision(critical: int, grade
     first = formula.proposed_decision(grade, critical, policy)
     second = formula.proposed_decision(grade, critical + 1, policy)
     assert order.index(second) >= order.index(first)
+
+
+def test_no_jobs_and_no_prior_weight_gives_the_tenant_mean() -> None:
+    assert formula.period_score([], tenant_mean=84, prior_jobs=0) == 84
+    assert formula.period_score([WeightedScore(60, 1)], tenant_mean=84, prior_jobs=0) == 60

@@ -135,6 +135,7 @@ def upgrade() -> None:
         "scoring_plant_daily",
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("plant_id", sa.Uuid(), nullable=False),
+        sa.Column("contractor_ids", sa.JSON(), nullable=False),
         sa.Column("permits", sa.Integer(), nullable=False),
         sa.Column("finished", sa.Integer(), nullable=False),
         sa.Column("full_loop", sa.Integer(), nullable=False),

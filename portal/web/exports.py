@@ -1,0 +1,175 @@
+"""Downloads of the HQ tables: ``/t/{slug}/hq/export`` takes the table, the format and the
+query of the page it was linked from (:mod:`portal.web.hq_params`) and answers the file, or,
+for an export that may be long, starts the task that builds it and sends the browser to a page
+that shows its progress and then the download link. The rules (what is long, how cells are
+written) live in :mod:`scoring.exports`.
+
+An export is its requester's: anyone else, like another tenant, gets 404 for its pages.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from kombu.exceptions import OperationalError
+from litestar import Controller, Request, Response, get
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infra.errors import InvalidInput
+from infra.i18n import N_, current_locale
+from infra.storage import ObjectNotFound, ObjectStorage
+from portal.dependencies import DbSession
+from portal.guards import signed_in
+from portal.web.forms import ensure_own_tenant, page_id
+from portal.web.hq_params import hq_params, hq_scope
+from scoring import exports
+from scoring.models import Export, ExportState
+from scoring.tables import TABLES, Table
+from scoring.tasks import build_export
+from tenants.access import Principal
+
+POLL_SECONDS = 2
+
+
+def _table(name: str | None) -> Table:
+    table = TABLES.get(name or "")
+    if table is None:
+        raise InvalidInput(
+            "table",
+            "one_of",
+            N_("Choose one of: %(choices)s."),
+            choices=", ".join(TABLES),
+        )
+    return table
+
+
+def _format(value: str | None) -> str:
+    if value not in exports.FORMATS:
+        raise InvalidInput(
+            "format",
+            "one_of",
+            N_("Choose one of: %(choices)s."),
+            choices=", ".join(exports.FORMATS),
+        )
+    return value
+
+
+def attachment(data: bytes, content_type: str, filename: str) -> Response[bytes]:
+    return Response(
+        data,
+        media_type=content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def _own_export(
+    session: AsyncSession, principal: Principal, slug: str, export_id: str
+) -> Export:
+    ensure_own_tenant(principal, slug)
+    hq_scope(principal)
+    export = await session.get(Export, page_id(export_id))
+    if export is None or export.requested_by != principal.user_id:
+        raise NotFoundException()
+    return export
+
+
+class ExportPages(Controller):
+    include_in_schema = False
+    guards = [signed_in]  # noqa: RUF012
+
+    @get("/t/{slug:str}/hq/export")
+    async def export(
+        self, request: Request[Principal, Any, Any], db_session: DbSession, slug: FromPath[str]
+    ) -> Response[Any]:
+        """Query: ``table``, ``format`` (csv or xlsx) and those of the HQ page it was linked
+        from (``from``, ``to`` or ``period``, ``plant_id``, ``work_type``, ``contractor_id``)."""
+        principal = request.user
+        ensure_own_tenant(principal, slug)
+        query = {key: request.query_params.get(key, "") for key in request.query_params}
+        params = hq_params(principal, query)
+        chosen, fmt = _table(query.get("table")), _format(query.get("format"))
+        estimate = await db_session.run_sync(
+            lambda sync: exports.estimated_rows(sync, chosen, params)
+        )
+        if estimate <= exports.DIRECT_ROW_LIMIT:
+            built = await db_session.run_sync(
+                lambda sync: exports.export_now(sync, chosen, params, fmt)
+            )
+            return attachment(built.data, built.content_type, built.filename)
+        export = await db_session.run_sync(
+            lambda sync: exports.create_export(
+                sync,
+                chosen,
+                params,
+                fmt,
+                locale=current_locale(),
+                requested_by=principal.user_id,
+            )
+        )
+        export_id = export.id
+        # The task reads the export's row: it must be committed before the task can start.
+        await db_session.commit()
+        try:
+            build_export.apply_async(
+                kwargs={"tenant_id": str(principal.tenant_id), "export_id": str(export_id)}
+            )
+        except OperationalError:
+            await db_session.run_sync(
+                lambda sync: exports.fail_export(sync, export_id, "the task queue is unavailable")
+            )
+        return Redirect(f"/t/{slug}/hq/exports/{export_id}", status_code=303)
+
+    @get("/t/{slug:str}/hq/exports/{export_id:str}")
+    async def progress(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        slug: FromPath[str],
+        export_id: FromPath[str],
+    ) -> Template:
+        export = await _own_export(db_session, request.user, slug, export_id)
+        table = TABLES[export.table]
+        params = exports.params_from_document(export.parameters)
+        return Template(
+            "hq/export.html",
+            context={
+                "tenant_slug": slug,
+                "export": export,
+                "table_title": table.title,
+                "first_day": params.start,
+                "last_day": params.end - timedelta(days=1),
+                "poll_seconds": POLL_SECONDS,
+                # HTMX asks for the status panel alone while it polls.
+                "fragment": request.headers.get("HX-Request") == "true",
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @get("/t/{slug:str}/hq/exports/{export_id:str}/download")
+    async def download(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        state: State,
+        slug: FromPath[str],
+        export_id: FromPath[str],
+    ) -> Response[bytes]:
+        export = await _own_export(db_session, request.user, slug, export_id)
+        if export.state != ExportState.DONE or not export.object_key:
+            raise NotFoundException()
+        storage: ObjectStorage = state.storage
+        try:
+            # Object storage is a blocking client (boto3 or the disk).
+            data = await anyio.to_thread.run_sync(storage.get, export.object_key)
+        except ObjectNotFound:
+            raise NotFoundException() from None
+        return attachment(data, exports.CONTENT_TYPES[export.format], export.filename or "export")

@@ -168,6 +168,36 @@ class ScoredRating:
         return formula.job_score(self.weighted, (v.points for v in self.violations))
 
 
+def _is_host(actor: Actor) -> bool:
+    return any(role.is_host for role in actor.principal.roles)
+
+
+async def _within_reach(
+    session: AsyncSession,
+    actor: Actor,
+    query: Any,
+    model: type[Rating] | type[Finding],
+    *,
+    contractor_id: uuid.UUID | None,
+    plant_id: uuid.UUID | None,
+) -> list[Any]:
+    """The rows of ``query`` the caller may see: a contractor login its own company's, a host
+    those of the plants its grants cover, filtered further by company and plant."""
+    if actor.contractor_id is not None:
+        query = query.where(model.contractor_id == actor.contractor_id)
+    elif not _is_host(actor):
+        return []
+    if contractor_id is not None:
+        query = query.where(model.contractor_id == contractor_id)
+    if plant_id is not None:
+        query = query.where(model.plant_id == plant_id)
+    return [
+        row
+        for row in (await session.execute(query)).scalars()
+        if actor.contractor_id is not None or actor.is_host_for(row.plant_id)
+    ]
+
+
 async def _check_photos(session: AsyncSession, photo_ids: Iterable[uuid.UUID]) -> list[str]:
     kept = []
     for index, photo_id in enumerate(photo_ids):
@@ -311,19 +341,9 @@ async def list_ratings(
 ) -> list[ScoredRating]:
     """Newest first; a contractor login sees its own company's only."""
     query = select(Rating).order_by(Rating.rated_at.desc(), Rating.id.desc()).limit(limit)
-    if actor.contractor_id is not None:
-        query = query.where(Rating.contractor_id == actor.contractor_id)
-    elif not actor.principal.roles & {role for role in Role if role.is_host}:
-        return []
-    if contractor_id is not None:
-        query = query.where(Rating.contractor_id == contractor_id)
-    if plant_id is not None:
-        query = query.where(Rating.plant_id == plant_id)
-    ratings = [
-        rating
-        for rating in (await session.execute(query)).scalars()
-        if actor.contractor_id is not None or actor.is_host_for(rating.plant_id)
-    ]
+    ratings = await _within_reach(
+        session, actor, query, Rating, contractor_id=contractor_id, plant_id=plant_id
+    )
     return await scored_ratings(session, ratings)
 
 
@@ -479,17 +499,9 @@ async def list_findings(
 ) -> list[Finding]:
     """Newest first: a host sees its plants' findings, a contractor login its company's."""
     query = select(Finding).order_by(Finding.observed_at.desc(), Finding.id.desc()).limit(limit)
-    if actor.contractor_id is not None:
-        query = query.where(Finding.contractor_id == actor.contractor_id)
-    if contractor_id is not None:
-        query = query.where(Finding.contractor_id == contractor_id)
-    if plant_id is not None:
-        query = query.where(Finding.plant_id == plant_id)
-    return [
-        finding
-        for finding in (await session.execute(query)).scalars()
-        if actor.contractor_id is not None or actor.is_host_for(finding.plant_id)
-    ]
+    return await _within_reach(
+        session, actor, query, Finding, contractor_id=contractor_id, plant_id=plant_id
+    )
 
 
 async def list_violations(
@@ -819,7 +831,7 @@ async def create_review(
 async def get_review(session: AsyncSession, actor: Actor, review_id: uuid.UUID) -> Review:
     review = await session.scalar(select(Review).where(Review.id == review_id))
     if review is None or not (
-        actor.principal.roles & {role for role in Role if role.is_host}
+        _is_host(actor)
         or (
             actor.contractor_id == review.contractor_id
             and review.state == ReviewState.APPROVED.value
@@ -842,7 +854,7 @@ async def list_reviews(
             Review.contractor_id == actor.contractor_id,
             Review.state == ReviewState.APPROVED.value,
         )
-    elif not actor.principal.roles & {role for role in Role if role.is_host}:
+    elif not _is_host(actor):
         return []
     if contractor_id is not None:
         query = query.where(Review.contractor_id == contractor_id)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from infra.db import Database
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
-from scoring import naive, reports
+from scoring import naive, reports, rollups
 from tenants.models import Tenant
 
 
@@ -39,6 +39,11 @@ def _check(session: Session, start: date, end: date) -> list[PlantCheck]:
         if ours != theirs:
             found.append(f"approval_p90_minutes: rollups {ours} ≠ raw {theirs}")
         checks.append(PlantCheck(row.code, found))
+    codes = {row.plant_id: check for row, check in zip(rows, checks, strict=True)}
+    for plant_id, month, name, by_days, by_month in rollups.month_mismatches(session, start, end):
+        codes[plant_id].differences.append(
+            f"{name}: rollups of the days of {month:%Y-%m} {by_days} ≠ of the month {by_month}"
+        )
     return checks
 
 

@@ -23,7 +23,14 @@ from onboarding.models import Contractor
 from permits.models import Permit
 from permits.states import PermitState
 from scoring import sketch
-from scoring.models import DailyRollup, Grade, PlantDailyRollup, Review, ReviewState
+from scoring.models import (
+    DailyRollup,
+    Grade,
+    PlantDailyRollup,
+    PlantMonthlyRollup,
+    Review,
+    ReviewState,
+)
 from scoring.rollups import (
     MEASURE_NAMES,
     Measures,
@@ -35,6 +42,7 @@ from scoring.rollups import (
     plant_zones,
     refresh_stale,
     utc_margin,
+    whole_months,
 )
 from tenants.models import Plant
 
@@ -113,7 +121,7 @@ def _measures(row: Any, histogram: Sequence[int] | None) -> Measures:
 
 def _grouped(
     session: Session,
-    model: type[DailyRollup] | type[PlantDailyRollup],
+    model: type[DailyRollup] | type[PlantDailyRollup] | type[PlantMonthlyRollup],
     group_by: Sequence[Any],
     conditions: Sequence[Any],
 ) -> dict[tuple[Any, ...], Figures]:
@@ -146,15 +154,44 @@ class PlantRow:
     grades: dict[str, int]
 
 
+def _plant_layers(
+    start: date, end: date, plant_ids: Collection[uuid.UUID] | None
+) -> list[tuple[type[PlantDailyRollup] | type[PlantMonthlyRollup], list[Any]]]:
+    """The per-plant rows that cover the days ``start`` up to ``end`` exactly: the monthly rows
+    of the months wholly inside, the daily rows of the days around them."""
+    first, last = whole_months(start, end)
+    daily, monthly = PlantDailyRollup, PlantMonthlyRollup
+    if first >= last:
+        return [(daily, [daily.day >= start, daily.day < end, *_plant_filter(daily, plant_ids)])]
+    edges = ((daily.day >= start) & (daily.day < first)) | ((daily.day >= last) & (daily.day < end))
+    return [
+        (
+            monthly,
+            [monthly.month >= first, monthly.month < last, *_plant_filter(monthly, plant_ids)],
+        ),
+        (daily, [edges, *_plant_filter(daily, plant_ids)]),
+    ]
+
+
+def _plant_figures(
+    session: Session, start: date, end: date, plant_ids: Collection[uuid.UUID] | None = None
+) -> dict[uuid.UUID, Figures]:
+    """Each plant's figures over the days ``start`` up to ``end`` (exclusive), from the rollups
+    as they stand."""
+    totals: dict[uuid.UUID, Figures] = defaultdict(Figures)
+    for model, conditions in _plant_layers(start, end, plant_ids):
+        for (plant_id,), figures in _grouped(session, model, [model.plant_id], conditions).items():
+            totals[plant_id].measures.add(figures.measures)
+    return dict(totals)
+
+
 def compare_plants(
     session: Session, start: date, end: date, plant_ids: Collection[uuid.UUID] | None = None
 ) -> list[PlantRow]:
     """Each visible plant's figures over the days ``start`` up to ``end`` (exclusive), with
     the grade distribution of the companies that worked there."""
     refresh_stale(session)
-    model = PlantDailyRollup
-    conditions = [model.day >= start, model.day < end, *_plant_filter(model, plant_ids)]
-    figures = _grouped(session, model, [model.plant_id], conditions)
+    figures = _plant_figures(session, start, end, plant_ids)
     grades = grade_distribution(session, start, end, plant_ids)
     plants = session.execute(select(Plant).order_by(Plant.code)).scalars()
     return [
@@ -162,7 +199,7 @@ def compare_plants(
             plant_id=plant.id,
             code=plant.code,
             name=plant.name,
-            figures=figures.get((plant.id,), Figures()),
+            figures=figures.get(plant.id, Figures()),
             grades=grades.get(plant.id, {grade.value: 0 for grade in Grade}),
         )
         for plant in plants
@@ -233,14 +270,12 @@ def grade_distribution(
     """Per plant, how many of the companies that worked there in the period hold each grade
     by their latest approved review up to the period's end; companies never reviewed are not
     counted."""
-    model = PlantDailyRollup
     worked: dict[uuid.UUID, set[str]] = defaultdict(set)
-    for plant_id, contractor_ids in session.execute(
-        select(model.plant_id, model.contractor_ids).where(
-            model.day >= start, model.day < end, *_plant_filter(model, plant_ids)
-        )
-    ).all():
-        worked[plant_id].update(contractor_ids)
+    for model, conditions in _plant_layers(start, end, plant_ids):
+        for plant_id, contractor_ids in session.execute(
+            select(model.plant_id, model.contractor_ids).where(*conditions)
+        ).all():
+            worked[plant_id].update(contractor_ids)
     grades = {str(key): grade for key, grade in latest_grades(session, end).items()}
     distribution: dict[uuid.UUID, dict[str, int]] = defaultdict(
         lambda: {grade.value: 0 for grade in Grade}

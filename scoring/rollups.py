@@ -37,7 +37,14 @@ from permits.catalogue import GAS_ANALYSED
 from permits.models import GasAnalysis, Permit, PermitCrewMember
 from permits.states import PermitState
 from scoring import sketch
-from scoring.models import DailyRollup, Finding, PlantDailyRollup, Rating, StaleDay
+from scoring.models import (
+    DailyRollup,
+    Finding,
+    PlantDailyRollup,
+    PlantMonthlyRollup,
+    Rating,
+    StaleDay,
+)
 from tenants.models import Plant
 from training.models import Briefing, BriefingSignature
 
@@ -394,6 +401,95 @@ def rebuild_days(
     ):
         if values:
             session.execute(insert(model.__table__), values)
+    _rebuild_months(session, plant_id, {month_of(day) for day in days})
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _rebuild_months(session: Session, plant_id: uuid.UUID, months: Collection[date]) -> None:
+    """Replace the plant's rows of those months with the sum of their daily rows."""
+    model = PlantDailyRollup
+    totals: dict[date, Measures] = defaultdict(Measures)
+    companies: dict[date, set[str]] = defaultdict(set)
+    rows = session.execute(
+        select(
+            model.day, model.contractor_ids, *(getattr(model, name) for name in MEASURE_NAMES)
+        ).where(
+            model.plant_id == plant_id,
+            model.day >= min(months),
+            model.day < next_month(max(months)),
+        )
+    ).all()
+    for row in rows:
+        month = month_of(row.day)
+        if month in months:
+            totals[month].add(row)
+            companies[month].update(row.contractor_ids)
+    session.execute(
+        delete(PlantMonthlyRollup).where(
+            PlantMonthlyRollup.plant_id == plant_id, PlantMonthlyRollup.month.in_(months)
+        )
+    )
+    tenant_id = current_tenant_id()
+    values = [
+        {
+            "tenant_id": tenant_id,
+            "month": month,
+            "plant_id": plant_id,
+            "contractor_ids": sorted(companies[month]),
+            **measures.as_columns(),
+        }
+        for month, measures in totals.items()
+    ]
+    if values:
+        session.execute(insert(PlantMonthlyRollup.__table__), values)
+
+
+def month_mismatches(
+    session: Session, start: date, end: date
+) -> list[tuple[uuid.UUID, date, str, Any, Any]]:
+    """Where a monthly row of the months wholly within ``start`` up to ``end`` is not the sum of
+    its daily rows: (plant, month, measure, sum of the days, the month's row)."""
+    first, last = whole_months(start, end)
+    if first >= last:
+        return []
+    by_days: dict[tuple[uuid.UUID, date], Measures] = defaultdict(Measures)
+    daily = PlantDailyRollup
+    for row in session.execute(
+        select(daily.plant_id, daily.day, *(getattr(daily, name) for name in MEASURE_NAMES)).where(
+            daily.day >= first, daily.day < last
+        )
+    ).all():
+        by_days[row.plant_id, month_of(row.day)].add(row)
+    by_month: dict[tuple[uuid.UUID, date], Measures] = defaultdict(Measures)
+    monthly = PlantMonthlyRollup
+    for row in session.execute(
+        select(monthly).where(monthly.month >= first, monthly.month < last)
+    ).scalars():
+        by_month[row.plant_id, row.month].add(row)
+    found = []
+    for key in sorted(by_days.keys() | by_month.keys(), key=lambda key: (key[1], str(key[0]))):
+        days, month = by_days[key], by_month[key]
+        for name in MEASURE_NAMES:
+            summed, kept = getattr(days, name), getattr(month, name)
+            if summed != kept and not (
+                isinstance(summed, float) and abs(summed - kept) <= 1e-6 * max(1.0, abs(summed))
+            ):
+                found.append((*key, name, summed, kept))
+    return found
+
+
+def whole_months(start: date, end: date) -> tuple[date, date]:
+    """The calendar months lying wholly within ``start`` up to ``end`` (exclusive), as the first
+    day of the first and of the one after the last; empty when first ≥ last."""
+    first = start if start.day == 1 else next_month(month_of(start))
+    return first, month_of(end)
 
 
 def plant_zones(session: Session) -> dict[uuid.UUID, ZoneInfo]:

@@ -43,8 +43,15 @@ from onboarding.catalogue import WorkType
 from permits.catalogue import GAS_ANALYSED
 from permits.models import GasAnalysis, Permit, PermitCrewMember
 from permits.states import PermitState
-from scoring import naive, reports, sketch
-from scoring.models import DailyRollup, Finding, PlantDailyRollup, Rating, StaleDay
+from scoring import naive, reports, rollups, sketch
+from scoring.models import (
+    DailyRollup,
+    Finding,
+    PlantDailyRollup,
+    PlantMonthlyRollup,
+    Rating,
+    StaleDay,
+)
 from scoring.rollups import MEASURE_NAMES, rebuild_range
 from tenants import services as tenant_services
 from tenants.models import Plant, Role
@@ -55,10 +62,12 @@ from training.models import Briefing, BriefingSignature
 pytestmark = pytest.mark.postgres
 
 ZONES = {"P1": "Asia/Shanghai", "P2": "America/New_York", "P3": "Europe/Berlin"}
-# Ten plant-local days across the end of daylight saving time in Europe and America.
+# Forty plant-local days across the end of daylight saving time in Europe and America, with
+# November whole (read from the monthly rollups) and days of October and December around it.
 FIRST_DAY = date(2026, 10, 24)
-DAYS = 10
-PERMITS = 240
+DAYS = 40
+PERMITS = 400
+NOVEMBER = (date(2026, 11, 1), date(2026, 12, 1))
 # Closed jobs are most of what HQ looks at; every state occurs.
 STATES = {state.value: 3 for state in PermitState} | {"closed": 30, "completed": 6}
 TYPES = [work_type.value for work_type in WorkType]
@@ -396,6 +405,7 @@ async def _assert_equal(
         )
 
     rows, raw = await _run(world, both)
+    assert not await _run(world, lambda session: rollups.month_mismatches(session, start, end))
     assert {row.plant_id for row in rows} == set(raw) == set(plant_ids or world.zones)
     for row in rows:
         expected = raw[row.plant_id]
@@ -474,6 +484,9 @@ async def test_rollups_equal_the_raw_tables(world: World) -> None:
     await _assert_equal(world, FIRST_DAY + timedelta(days=3), FIRST_DAY + timedelta(days=4))
     await _assert_equal(world, FIRST_DAY + timedelta(days=2), FIRST_DAY + timedelta(days=7))
     await _assert_equal(world, FIRST_DAY - timedelta(days=2), FIRST_DAY, plants[1:])
+    await _assert_equal(world, *NOVEMBER)
+    await _assert_equal(world, NOVEMBER[0] - timedelta(days=1), NOVEMBER[1] + timedelta(days=2))
+    await _assert_equal(world, NOVEMBER[0], NOVEMBER[1] + timedelta(days=1), plants[:1])
 
 
 async def test_events_twice_or_late_keep_rollups_equal(world: World) -> None:
@@ -560,9 +573,10 @@ async def test_events_twice_or_late_keep_rollups_equal(world: World) -> None:
     # Everything rebuilt from scratch gives the very same rows.
     def snapshot(session: Session) -> list[tuple[Any, ...]]:
         rows = []
-        for model in (DailyRollup, PlantDailyRollup):
+        for model in (DailyRollup, PlantDailyRollup, PlantMonthlyRollup):
             for row in session.scalars(select(model)):
-                key = (model.__tablename__, row.day, row.plant_id)
+                day = row.month if model is PlantMonthlyRollup else row.day
+                key = (model.__tablename__, day, row.plant_id)
                 key += (row.work_type, row.contractor_id) if model is DailyRollup else ("", None)
                 values = tuple(
                     round(value, 6) if isinstance(value, float) else value
@@ -621,6 +635,25 @@ async def test_cli_verify_names_a_difference(world: World, pg_settings: Settings
     assert f"{world.tenant.slug} P2: permits: rollups" in wrong.stderr
     assert f"{world.tenant.slug} P2: work_minutes: rollups" in wrong.stderr
     assert f"{world.tenant.slug}: ok" not in wrong.stdout
+
+    # A day inside a whole month: the comparison reads the month's row, which the check of the
+    # months against their days catches.
+    async with world.session() as session:
+        row = await session.scalar(
+            select(PlantDailyRollup)
+            .where(
+                PlantDailyRollup.plant_id == world.tenant.plants["P3"],
+                PlantDailyRollup.day > NOVEMBER[0],
+                PlantDailyRollup.day < NOVEMBER[1],
+            )
+            .order_by(PlantDailyRollup.day)
+            .limit(1)
+        )
+        assert row is not None
+        row.violations += 2
+    wrong = await asyncio.to_thread(_portal, pg_settings, "scoring", "verify", *days)
+    assert wrong.returncode == 1
+    assert f"{world.tenant.slug} P3: violations: rollups of the days of 2026-11" in wrong.stderr
 
     backwards = await asyncio.to_thread(
         _portal, pg_settings, "scoring", "verify", "--from", "2026-02-01", "--to", "2026-01-01"

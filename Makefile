@@ -39,7 +39,7 @@ serve: $(SYNCED) $(LEAFLET)
 	$(BIN)/portal serve
 
 test: $(SYNCED) system-deps-test $(LEAFLET) services
-	scripts/run-tests.sh $(BIN)/pytest
+	scripts/run-tests.sh $(BIN)/pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 bench: $(SYNCED) system-deps-test $(LEAFLET) services
 	$(BIN)/pytest tests/benchmarks -m benchmark -p no:randomly -s

@@ -202,6 +202,13 @@ def _stylesheets(template_name: str) -> tuple[CSS, ...]:
     return (fonts, *parsed)
 
 
+def warm_up() -> None:
+    """Prepare the common font subset and load the fonts now, so that the first document after
+    a start does not wait for them (seconds on a busy machine)."""
+    with _render_lock:
+        _font_configuration()
+
+
 def render_pdf(
     template_name: str, context: Mapping[str, Any], *, base_url: str | None = None
 ) -> bytes:

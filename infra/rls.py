@@ -69,14 +69,22 @@ def ensure_app_role() -> None:
     if not _is_postgres():
         return
     role = app_role()
-    create_if_missing = (
+    # Roles are shared by every database of the server, and databases are often migrated side
+    # by side (one per test worker): a role another migration created meanwhile is fine, and
+    # the role is altered only when it has a power to lose, since two concurrent ALTER ROLEs of
+    # one role fail ("tuple concurrently updated").
+    statement = (
         "DO $$ BEGIN "  # noqa: S608 - the role name is checked by _identifier
-        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
-        f"THEN CREATE ROLE {role} LOGIN; END IF; "
+        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"BEGIN CREATE ROLE {role} LOGIN; "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; "
+        "END IF; "
+        f"IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}' AND "
+        "(rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole)) THEN "
+        f"ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; END IF; "
         "END $$"
     )
-    op.execute(create_if_missing)
-    op.execute(f"ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    op.execute(statement)
 
 
 def grant_app_role() -> None:

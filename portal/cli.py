@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,9 +30,11 @@ def migrate() -> None:
 
 
 def _serve(host: str, port: int) -> None:
+    from infra.documents import warm_up
     from infra.tasks import start_embedded_worker
     from portal.app import create_app
 
+    threading.Thread(target=warm_up, name="pdf-warm-up", daemon=True).start()
     # Without a broker, tasks travel in this process's memory, so this process must run them.
     embedded = start_embedded_worker(get_settings())
     if embedded is not None:
@@ -65,12 +68,14 @@ def serve(host: str, port: int) -> None:
 @click.option("--no-serve", is_flag=True, help="Migrate and seed only.")
 def demo(host: str, port: int, no_serve: bool) -> None:
     """Migrate, seed the Chinese demo tenant (idempotent), print the logins and serve."""
+    from infra.documents import warm_up
     from infra.migrate import upgrade
     from portal.demo import seed_demo
 
     settings = get_settings()
     upgrade(settings)
     logins, path = asyncio.run(seed_demo(settings))
+    warm_up()
     url = f"http://{host}:{port}"
     click.echo(f"\n演示租户已就绪 / demo tenant ready: {url}/t/{logins[0].tenant}/login")
     click.echo(f"登录信息 / logins ({path}):")

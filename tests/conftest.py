@@ -13,9 +13,11 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from xdist.scheduler import LoadScopeScheduling
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="portal-tests-"))
 os.environ.setdefault("PORTAL_VAR_DIR", str(_SESSION_DIR / "var"))
@@ -31,6 +33,33 @@ PG_ADMIN_URL = os.environ.get(
 )
 PG_APP_ROLE = "portal_app"
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
+
+
+# `make test` runs the suite on two pytest-xdist workers. A module stays on one worker, so its
+# module fixtures are made once, and every browser test runs on one worker, so the demo is
+# seeded once. The longest groups start first, so neither worker is left with a long tail.
+BROWSER_TESTS = "tests/browser/"
+LONGEST_FIRST = (BROWSER_TESTS, "tests/integration/test_demo.py")
+
+
+class ModuleOrBrowserScheduling(LoadScopeScheduling):
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return BROWSER_TESTS if module.startswith(BROWSER_TESTS) else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ModuleOrBrowserScheduling:
+    return ModuleOrBrowserScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (n for n, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
+            len(LONGEST_FIRST),
+        )
+
+    items.sort(key=rank)
 
 
 def settings_for(database_url: str, var_dir: Path, **overrides: object) -> Settings:

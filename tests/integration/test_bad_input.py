@@ -588,7 +588,7 @@ async def _create_plant_and_user(api: Api) -> None:
         ("GET", "/api/v1/nope", 404),
         ("GET", "/api/v2/plants", 404),
         ("PUT", PLANTS, 405),
-        ("DELETE", f"{PLANTS}/{uuid.uuid4()}", 405),
+        ("DELETE", f"{PLANTS}/6fce49f2-1c99-4f46-9688-2c367f8d451c", 405),
         ("PATCH", TOKEN, 405),
         # A slash inside an id cannot match the one-segment id route: it is an unknown route.
         ("GET", f"{PLANTS}/..%2Fetc", 404),

@@ -91,6 +91,7 @@ class Settings:
     billing_plans: str
     billing_grace_days: int
     trial_days: int
+    tenant_deletion_grace_days: int
     demo_permits: str
     ping_batch_limit: int
     ping_offline_window_hours: int
@@ -165,6 +166,7 @@ class Settings:
             billing_plans=_env("BILLING_PLANS", "{}"),
             billing_grace_days=_env_int("BILLING_GRACE_DAYS", 14),
             trial_days=_env_int("TRIAL_DAYS", 30),
+            tenant_deletion_grace_days=_env_int("TENANT_DELETION_GRACE_DAYS", 14),
             demo_permits=_env("DEMO_PERMITS", "full"),
             ping_batch_limit=_env_int("PING_BATCH_LIMIT", 1000),
             ping_offline_window_hours=_env_int("PING_OFFLINE_WINDOW_HOURS", 72),

@@ -34,6 +34,10 @@ class ObjectStorage(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (a folder: it ends with ``/``), sorted."""
+        ...
+
     def download_url(self, key: str, *, expires_seconds: int = 300) -> str:
         """A short-lived link to read the object without other credentials."""
         ...
@@ -100,6 +104,16 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = self._path(prefix.removesuffix("/"))
+        if not folder.is_dir():
+            return []
+        return sorted(
+            prefix + path.relative_to(folder).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
 
     def download_url(self, key: str, *, expires_seconds: int = 300) -> str:
         _check_expiry(expires_seconds)
@@ -204,6 +218,12 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=str(_check_key(key)))
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=str(_check_key(prefix.removesuffix("/"))) + "/"
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
     def download_url(self, key: str, *, expires_seconds: int = 300) -> str:
         _check_expiry(expires_seconds)

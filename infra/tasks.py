@@ -47,6 +47,7 @@ TASK_MODULES = (
     "permits.tasks",
     "geofence.tasks",
     "scoring.tasks",
+    "tenants.tasks",
 )
 
 
@@ -71,6 +72,8 @@ def periodic_jobs(settings: Settings) -> dict[str, tuple[str, float]]:
         "scoring-bi-push": ("scoring.bi_push_fan_out", 3600.0),
         # Requests apply the billing clock to their own tenant; this keeps idle tenants current.
         "billing-clock": ("billing.apply_clock", 3600.0),
+        # Tenants whose deletion grace ended are removed within the hour.
+        "tenant-deletions": ("tenants.delete_due", 3600.0),
     }
 
 

@@ -3,7 +3,8 @@
 For each document or certificate that is pending or verified and expires within the longest
 reminder horizon:
 
-* 30, 7 and 1 days before it expires, the company's administrators are reminded. Each reminder
+* On each of the tenant's reminder days before it expires (30, 7 and 1 unless the tenant set
+  others, see :func:`reminder_days`), the company's administrators are reminded. Each reminder
   has an idempotency key of the item, its expiry date and the threshold, so it goes out once
   however often the watch runs, and a watch that missed a day still sends the reminder that was
   due (a reminder crossed late is better than none). Renewing an item (a new expiry date) starts
@@ -17,6 +18,7 @@ crash, changes nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -42,23 +44,36 @@ from onboarding.changes import (
     contractor_admins,
     notify_decision,
 )
-from onboarding.models import Certificate, Contractor, ContractorDocument, Worker
+from onboarding.models import (
+    DEFAULT_REMINDER_DAYS,
+    Certificate,
+    Contractor,
+    ContractorDocument,
+    OnboardingSettings,
+    Worker,
+)
 from onboarding.states import ContractorAction, ContractorState, ItemAction, ItemState
 from tenants.notifications import enqueue_notification
 
 EXPIRY_TASK = "onboarding.expiry_watch"
-REMINDER_DAYS = (30, 7, 1)
 WATCHED_STATES = (ItemState.PENDING.value, ItemState.VERIFIED.value)
 # A rejected or blacklisted company works nowhere; reminding it of expiring papers is noise.
 UNWATCHED_CONTRACTORS = (ContractorState.REJECTED.value, ContractorState.BLACKLISTED.value)
 
 
-def reminder_due(days_left: int) -> int | None:
-    """The reminder threshold the item has reached: the smallest of 30, 7 and 1 days that is
-    not below the days left, or None when it is further away (or already expired)."""
+def reminder_days(session: Session) -> tuple[int, ...]:
+    """The tenant's reminder days, longest first: its setting, or 30, 7 and 1 when never set.
+    The lapse watch over inductions uses the same days."""
+    days = session.scalar(select(OnboardingSettings.reminder_days))
+    return tuple(days) if days else DEFAULT_REMINDER_DAYS
+
+
+def reminder_due(days_left: int, days: Sequence[int] = DEFAULT_REMINDER_DAYS) -> int | None:
+    """The reminder threshold the item has reached: the smallest of ``days`` that is not below
+    the days left, or None when it is further away (or already expired)."""
     if days_left < 1:
         return None
-    reached = [threshold for threshold in REMINDER_DAYS if days_left <= threshold]
+    reached = [threshold for threshold in days if days_left <= threshold]
     return min(reached) if reached else None
 
 
@@ -139,8 +154,10 @@ def certificates_expiring_by(horizon: date) -> Select[tuple[Certificate, Worker,
     )
 
 
-def _watch_documents(session: Session, today: date, report: ExpiryReport) -> None:
-    horizon = today + timedelta(days=max(REMINDER_DAYS))
+def _watch_documents(
+    session: Session, today: date, days: Sequence[int], report: ExpiryReport
+) -> None:
+    horizon = today + timedelta(days=max(days))
     rows = session.execute(
         documents_expiring_by(horizon).order_by(
             ContractorDocument.valid_until, ContractorDocument.id
@@ -154,7 +171,7 @@ def _watch_documents(session: Session, today: date, report: ExpiryReport) -> Non
             report.expired_documents += 1
             report.suspended_contractors += _expire_document(session, document, contractor, label)
             continue
-        threshold = reminder_due(days_left)
+        threshold = reminder_due(days_left, days)
         if threshold is not None:
             report.reminders += _remind(
                 session,
@@ -206,8 +223,10 @@ def _expire_document(
     return 1
 
 
-def _watch_certificates(session: Session, today: date, report: ExpiryReport) -> None:
-    horizon = today + timedelta(days=max(REMINDER_DAYS))
+def _watch_certificates(
+    session: Session, today: date, days: Sequence[int], report: ExpiryReport
+) -> None:
+    horizon = today + timedelta(days=max(days))
     rows = session.execute(
         certificates_expiring_by(horizon).order_by(Certificate.expires_on, Certificate.id)
     ).all()
@@ -224,7 +243,7 @@ def _watch_certificates(session: Session, today: date, report: ExpiryReport) -> 
             )
             report.expired_certificates += 1
             continue
-        threshold = reminder_due(days_left)
+        threshold = reminder_due(days_left, days)
         if threshold is not None:
             report.reminders += _remind(
                 session,
@@ -243,6 +262,7 @@ def _watch_certificates(session: Session, today: date, report: ExpiryReport) -> 
 def watch_expiry(session: Session, today: date) -> ExpiryReport:
     """One pass of the watch for the current tenant, as of ``today`` on the plant's calendar."""
     report = ExpiryReport()
-    _watch_documents(session, today, report)
-    _watch_certificates(session, today, report)
+    days = reminder_days(session)
+    _watch_documents(session, today, days, report)
+    _watch_certificates(session, today, days, report)
     return report

@@ -162,10 +162,18 @@ class ContractorInvitation(TenantOwned):
     created_by: Mapped[uuid.UUID | None]
 
 
+DEFAULT_REMINDER_DAYS = (30, 7, 1)
+
+
 class OnboardingSettings(TenantOwned):
-    """The tenant's admission settings, one row per tenant; no row means the defaults."""
+    """The tenant's admission settings, one row per tenant; no row means the defaults.
+    ``reminder_days`` are the days before an expiry or a lapse when reminders go out, longest
+    first (checked by the service)."""
 
     __tablename__ = "onboarding_settings"
     __table_args__ = (UniqueConstraint("tenant_id"),)
 
     open_registration: Mapped[bool] = mapped_column(default=False)
+    reminder_days: Mapped[list[int]] = mapped_column(
+        JSON, default=lambda: list(DEFAULT_REMINDER_DAYS)
+    )

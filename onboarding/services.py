@@ -48,6 +48,7 @@ from onboarding.changes import (
 from onboarding.clock import plant_date, plant_today
 from onboarding.expiry import certificates_expiring_by, documents_expiring_by
 from onboarding.models import (
+    DEFAULT_REMINDER_DAYS,
     Certificate,
     Contractor,
     ContractorDocument,
@@ -87,7 +88,11 @@ from tenants import services as tenant_services
 from tenants.models import Role, User
 
 ID_NUMBER_FIELD = "workers.id_number"
+NAME_FIELD = "workers.name"
+PHONE_FIELD = "workers.phone"
 DEFAULT_INVITATION_DAYS = 14
+MAX_REMINDER_DAY = 365
+MAX_REMINDERS = 5
 EXPIRING_WITHIN_DAYS = 30
 _UNIQUE_USCC = N_("A company with this unified social credit code is already registered.")
 _UNIQUE_WORKER = N_("This person is already a worker of this company.")
@@ -121,10 +126,34 @@ async def _ledger(
 # --- tenant settings and invitations ---------------------------------------------------------
 
 
+def _check_reminder_days(days: Sequence[int]) -> list[int]:
+    """The days before an expiry or a lapse when reminders go out, longest first: one to five
+    different days, each from 1 to 365."""
+    if not 1 <= len(days) <= MAX_REMINDERS:
+        raise InvalidInput(
+            "reminder_days",
+            "count",
+            N_("Give from 1 to %(count)s reminder days."),
+            count=MAX_REMINDERS,
+        )
+    if any(not 1 <= day <= MAX_REMINDER_DAY for day in days):
+        raise InvalidInput(
+            "reminder_days",
+            "range",
+            N_("Each reminder day must be from 1 to %(maximum)s."),
+            maximum=MAX_REMINDER_DAY,
+        )
+    if len(set(days)) != len(days):
+        raise InvalidInput("reminder_days", "distinct", N_("Give each reminder day once."))
+    return sorted(days, reverse=True)
+
+
 async def onboarding_settings(session: AsyncSession) -> OnboardingSettings:
     """The tenant's settings; the defaults (registration by invitation only) when never set."""
     row = await session.scalar(select(OnboardingSettings))
-    return row if row is not None else OnboardingSettings(open_registration=False)
+    if row is not None:
+        return row
+    return OnboardingSettings(open_registration=False, reminder_days=list(DEFAULT_REMINDER_DAYS))
 
 
 async def set_open_registration(
@@ -143,6 +172,29 @@ async def set_open_registration(
         row.id,
         actor_id,
         {"open_registration": allowed},
+    )
+    return row
+
+
+async def set_reminder_days(
+    session: AsyncSession, days: Sequence[int], *, actor_id: uuid.UUID | None
+) -> OnboardingSettings:
+    """Set the tenant's reminder days, used by the expiry watch and the induction lapse watch
+    from their next pass."""
+    checked = _check_reminder_days(days)
+    row = await session.scalar(select(OnboardingSettings).with_for_update())
+    if row is None:
+        row = OnboardingSettings(open_registration=False)
+        session.add(row)
+    row.reminder_days = checked
+    await session.flush()
+    await _ledger(
+        session,
+        "onboarding_settings.changed",
+        "onboarding_settings",
+        row.id,
+        actor_id,
+        {"reminder_days": checked},
     )
     return row
 
@@ -666,10 +718,39 @@ async def update_document(
 # --- workers ---------------------------------------------------------------------------------
 
 
+def field_context(field: str) -> str:
+    """Binds ciphertexts and digests to this tenant and column: a value copied into another
+    tenant's row does not decrypt, and equal values in two tenants have unrelated digests."""
+    return f"{current_tenant_id()}/{field}"
+
+
 def id_number_context() -> str:
-    """Binds ciphertexts and digests to this tenant: a value copied into another tenant's row
-    does not decrypt, and equal ID numbers in two tenants have unrelated digests."""
-    return f"{current_tenant_id()}/{ID_NUMBER_FIELD}"
+    return field_context(ID_NUMBER_FIELD)
+
+
+# The ledger's entries cannot be erased, so a worker's name and phone enter them only as keyed
+# digests: an inspector with the key can check a name, and erasure leaves nothing readable.
+_LEDGER_DIGESTED = {"name": NAME_FIELD, "phone": PHONE_FIELD}
+
+
+def _worker_ledger_values(cipher: FieldCipher, values: dict[str, Any]) -> dict[str, Any]:
+    """The values as the ledger keeps them: a name or a phone as its keyed digest."""
+    kept: dict[str, Any] = {}
+    for name, value in values.items():
+        field = _LEDGER_DIGESTED.get(name)
+        if field is None:
+            kept[name] = value
+        else:
+            kept[f"{name}_digest"] = cipher.digest(value, context=field_context(field))
+    return kept
+
+
+def _worker_identity(cipher: FieldCipher, worker: Worker) -> dict[str, Any]:
+    """What the ledger says of who a new worker is: digests, never the name or the number."""
+    return {
+        **_worker_ledger_values(cipher, {"name": worker.name}),
+        "id_number_digest": worker.id_number_digest,
+    }
 
 
 async def _registered(
@@ -796,8 +877,7 @@ async def add_worker(
         viewer,
         {
             "contractor_id": contractor.id,
-            "name": worker.name,
-            "id_number_masked": worker.id_number_masked,
+            **_worker_identity(cipher, worker),
             "trade": worker.trade,
         },
     )
@@ -814,6 +894,8 @@ async def update_worker(
     contractor_id: uuid.UUID,
     worker_id: uuid.UUID,
     data: WorkerUpdate,
+    *,
+    cipher: FieldCipher,
 ) -> Worker:
     contractor = await _editable(session, viewer, contractor_id)
     worker = await _worker_of(session, contractor.id, worker_id)
@@ -839,7 +921,11 @@ async def update_worker(
         "worker",
         worker.id,
         viewer,
-        {"changes": changes, "from": previous, "to": worker.state},
+        {
+            "changes": _worker_ledger_values(cipher, changes),
+            "from": previous,
+            "to": worker.state,
+        },
     )
     return worker
 
@@ -919,10 +1005,7 @@ async def import_workers(
             contractor.id,
             viewer,
             {
-                "workers": [
-                    {"id": w.id, "name": w.name, "id_number_masked": w.id_number_masked}
-                    for w in workers
-                ],
+                "workers": [{"id": w.id, **_worker_identity(cipher, w)} for w in workers],
                 "skipped_rows": sorted({problem.row for problem in problems}),
             },
         )

@@ -57,7 +57,8 @@ from permits.catalogue import checklist_label, level_label
 from permits.models import Permit
 from permits.services import content_hash, crew_of, gas_analyses_of, steps_of
 from permits.states import PermitState
-from tenants.models import Plant, Tenant, User
+from tenants.models import Plant, User
+from tenants.services import pdf_brand
 from training.briefings import briefing_status
 
 SUBJECT_TYPE = "permit"
@@ -287,12 +288,8 @@ async def permit_context(
     session: AsyncSession, storage: ObjectStorage, settings: Settings, permit: Permit
 ) -> dict[str, Any]:
     """What the PDF shows. Everything is text, numbers, booleans or a data URI."""
-    del storage  # nothing of a permit's printout is a stored file (yet): kept for the signature
     work_type = WorkType(permit.work_type)
     plant = (await session.execute(select(Plant).where(Plant.id == permit.plant_id))).scalar_one()
-    tenant = (
-        await session.execute(select(Tenant).where(Tenant.id == permit.tenant_id))
-    ).scalar_one()
     contractor = await session.scalar(
         select(Contractor.name).where(Contractor.id == permit.contractor_id)
     )
@@ -379,7 +376,7 @@ async def permit_context(
     )
     url = permit_url(settings, permit)
     return {
-        "company_name": tenant.name,
+        **await pdf_brand(session, storage),
         "plant_name": plant.name,
         "work_type": work_type.value,
         "level": permit.level or "",

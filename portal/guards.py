@@ -21,6 +21,9 @@ Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
 # read-only for billing (sign-in, paying, and safety functions such as check-ins and alerts).
 # tests/integration/test_billing.py lists every route that carries it.
 BILLING_EXEMPT = "billing_exempt"
+# A tenant that stopped paying still takes its data out or has it deleted, and a worker's
+# request to see or erase their personal data is answered whatever the tenant's bill says.
+DATA_RIGHT = {BILLING_EXEMPT: True}
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -55,6 +55,7 @@ from portal.api.scoring import (
     ReviewController,
     ScoringPolicyController,
 )
+from portal.api.signup import SignupController, UserInvitationController
 from portal.api.tenants import MeController, PlantController, UserController
 from portal.api.training import (
     BriefingController,
@@ -77,8 +78,12 @@ from portal.web.onboarding import OnboardingPages
 from portal.web.pages import PageController
 from portal.web.permit_admin import PermitAdminPages
 from portal.web.permits import PermitPages
+from portal.web.personal_data import PersonalDataPages
 from portal.web.scorecard import ScorecardPages
 from portal.web.scoring import ScoringPages
+from portal.web.signup import InvitationPages, SignupPages, UserAdminPages
+from portal.web.tenant_admin import TenantAdminPages
+from portal.web.tenant_data import TenantDataPages
 from portal.web.timeline import TimelinePages
 from portal.web.tracking import TrackingPages
 from portal.web.training import TrainingPages
@@ -86,8 +91,11 @@ from portal.web.verify import VerificationController
 from tenants.entitlements import BillingPolicy
 
 PACKAGE_DIR = Path(__file__).parent
-# Registration creates an account with a password, so it is rate limited like signing in.
-SIGN_IN_PATHS = frozenset({"/login", "/api/v1/auth/token", "/api/v1/contractors/register"})
+# Registration, sign-up and joining by invitation create an account with a password, so they
+# are rate limited like signing in.
+SIGN_IN_PATHS = frozenset(
+    {"/login", "/api/v1/auth/token", "/api/v1/contractors/register", "/signup", "/api/v1/signup"}
+)
 ROLE_LABELS = {
     "tenant_admin": N_("Tenant administrator"),
     "hq_analyst": N_("HQ analyst"),
@@ -145,7 +153,9 @@ def _stores(settings: Settings) -> dict[str, Store]:
 
 def _is_sign_in_attempt(request: Any) -> bool:
     path = request.url.path
-    is_registration_page = path.startswith("/t/") and path.endswith("/register")
+    is_registration_page = path.startswith("/t/") and (
+        path.endswith("/register") or "/invitations/" in path
+    )
     return request.method == "POST" and (path in SIGN_IN_PATHS or is_registration_page)
 
 
@@ -215,6 +225,8 @@ class PortalPlugin(InitPluginProtocol):
                 MeController,
                 PlantController,
                 UserController,
+                SignupController,
+                UserInvitationController,
                 OutboxAdminController,
                 BillingController,
                 UploadController,
@@ -236,6 +248,10 @@ class PortalPlugin(InitPluginProtocol):
                 TrainingPages,
                 PermitPages,
                 PermitAdminPages,
+                TenantAdminPages,
+                SignupPages,
+                UserAdminPages,
+                InvitationPages,
                 TimelinePages,
                 TrackingController,
                 AlertPages,
@@ -250,6 +266,8 @@ class PortalPlugin(InitPluginProtocol):
                 MapPages,
                 HqPages,
                 ExportPages,
+                TenantDataPages,
+                PersonalDataPages,
                 TrackingPages,
                 VerificationController,
                 download_file,

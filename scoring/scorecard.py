@@ -47,7 +47,7 @@ from scoring.models import Appeal, PeriodKind, Rating, Review, ReviewState
 from scoring.violations import confirmed_violations
 from tenants.models import Plant, Role, Tenant, User
 from tenants.notifications import queue_notification
-from tenants.services import role_holders
+from tenants.services import pdf_brand, role_holders
 
 PDF_TEMPLATE = "scorecard.html"
 # The scorecard is Chinese, like every printed form; labels that come from the catalogues as
@@ -240,7 +240,7 @@ async def scorecard_context(session: AsyncSession, review: Review) -> dict[str, 
 async def scorecard_pdf(session: AsyncSession, storage: ObjectStorage, review: Review) -> bytes:
     """The approved review's scorecard, rendered once per content and kept in object storage;
     the review names the stored copy it was last printed as."""
-    context = await scorecard_context(session, review)
+    context = {**await scorecard_context(session, review), **await pdf_brand(session, storage)}
     key, pdf = await anyio.to_thread.run_sync(
         render_pdf_cached, storage, review.tenant_id, PDF_TEMPLATE, context
     )

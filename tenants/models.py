@@ -53,6 +53,8 @@ class Tenant(Entity):
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=TenantStatus.TRIALING.value)
+    # Set by a confirmed deletion request; past it, the deletion sweep removes the tenant.
+    deletion_scheduled_at: Mapped[datetime | None]
 
 
 class Plant(TenantOwned):
@@ -64,6 +66,8 @@ class Plant(TenantOwned):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
+    # A GeoJSON Polygon in WGS-84 ([longitude, latitude] positions), the site's fence line.
+    boundary: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
 class User(TenantOwned):
@@ -113,6 +117,29 @@ class Membership(TenantOwned):
     user_id: Mapped[uuid.UUID]
     role: Mapped[str] = mapped_column(String(32))
     plant_id: Mapped[uuid.UUID | None]
+
+
+class DataExportState(enum.StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DataExport(TenantOwned):
+    """An export of everything the tenant owns, built by a task as one zip in object storage;
+    ``progress`` is 0–100 for the page."""
+
+    __tablename__ = "tenant_exports"
+    __table_args__ = (CheckConstraint(_enum_check("state", DataExportState), name="state"),)
+
+    state: Mapped[str] = mapped_column(String(16), default=DataExportState.RUNNING.value)
+    progress: Mapped[int] = mapped_column(default=0)
+    object_key: Mapped[str | None] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(200))
+    requested_by: Mapped[uuid.UUID]
+    finished_at: Mapped[datetime | None]
 
 
 class ApiToken(TenantOwned):
@@ -171,6 +198,43 @@ class NotificationWebhook(TenantOwned):
     kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
+class TenantBranding(TenantOwned):
+    """How the tenant's documents are headed: the name printed and the logo, one row per tenant.
+
+    ``logo_id`` is a stored upload (``infra.uploads``); without a row or a name, documents carry
+    the tenant's registered name.
+    """
+
+    __tablename__ = "tenant_brandings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    logo_id: Mapped[uuid.UUID | None]
+
+
+class NotificationChannelSettings(TenantOwned):
+    """The tenant's own e-mail server and SMS account, one row per tenant.
+
+    The SMTP password and the SMS secret are stored encrypted (``infra.field_encryption``, bound
+    to the tenant and the column) and never shown back; the rest is shown to the administrator.
+    """
+
+    __tablename__ = "notification_channel_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    smtp_host: Mapped[str | None] = mapped_column(String(255))
+    smtp_port: Mapped[int | None]
+    smtp_from: Mapped[str | None] = mapped_column(String(254))
+    smtp_username: Mapped[str | None] = mapped_column(String(254))
+    smtp_password_encrypted: Mapped[str | None] = mapped_column(String(600))
+    smtp_starttls: Mapped[bool] = mapped_column(default=True)
+    sms_provider: Mapped[str | None] = mapped_column(String(32))
+    sms_sign_name: Mapped[str | None] = mapped_column(String(64))
+    sms_template_id: Mapped[str | None] = mapped_column(String(64))
+    sms_access_key_id: Mapped[str | None] = mapped_column(String(128))
+    sms_secret_encrypted: Mapped[str | None] = mapped_column(String(600))
+
+
 class Subscription(TenantOwned):
     """The tenant's Stripe subscription as the webhooks describe it; one row per tenant.
 
@@ -197,6 +261,47 @@ class Subscription(TenantOwned):
     status_version: Mapped[str] = mapped_column(String(100), default="")
     ended_subscription_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_event_at: Mapped[datetime | None]
+
+
+class EmailVerification(TenantOwned):
+    """A link that proves a signed-up administrator owns their e-mail address. Only the SHA-256
+    of its token is kept; the token exists only in the mail. A user with such rows and none
+    verified has not proved their address yet; a user with no rows never had to."""
+
+    __tablename__ = "email_verifications"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "token_hash"),
+        tenant_foreign_key(("user_id",), "users", ondelete="CASCADE"),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    verified_at: Mapped[datetime | None]
+
+
+class Invitation(TenantOwned):
+    """An invitation to join the tenant with one role, optionally limited to one plant. Only the
+    SHA-256 of its token is kept; the token exists only in the mail to the invited address."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "token_hash"),
+        CheckConstraint(_enum_check("role", Role), name="role"),
+        tenant_foreign_key(("plant_id",), "plants", ondelete="CASCADE"),
+    )
+
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(32))
+    plant_id: Mapped[uuid.UUID | None]
+    token_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    invited_by: Mapped[uuid.UUID | None]
+    accepted_at: Mapped[datetime | None]
+    user_id: Mapped[uuid.UUID | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[uuid.UUID | None]
 
 
 class StripeEvent(Entity):

@@ -34,7 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from infra import audit, outbox
-from infra.errors import Conflict, InvalidInput
+from infra.errors import Conflict, InvalidInput, NotFound
+from infra.field_encryption import FieldDecryptionError, field_cipher
 from infra.i18n import N_
 from infra.notify import (
     ChannelName,
@@ -48,12 +49,18 @@ from infra.notify import (
     channels_for,
     render_notification,
 )
+from infra.notify.email import EmailChannel, SmtpConfig
 from infra.notify.sms import mask_phone
 from infra.security import new_secret
 from infra.tasks import worker_settings
 from infra.tenancy import TenantMismatch, current_tenant_id
-from tenants.models import NotificationPreference, NotificationWebhook, User
-from tenants.services import get_user
+from tenants.models import (
+    NotificationChannelSettings,
+    NotificationPreference,
+    NotificationWebhook,
+    User,
+)
+from tenants.services import channel_secret_context, get_user
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +144,39 @@ def _webhook_deliveries(session: Session, kind: NotificationKind) -> list[Delive
     ]
 
 
+def _tenant_smtp(session: Session) -> NotificationChannelSettings | None:
+    row = session.scalar(select(NotificationChannelSettings))
+    return row if row is not None and row.smtp_host else None
+
+
+def email_channel_for(session: Session, channels: Channels) -> EmailChannel | None:
+    """The tenant's own SMTP server when its administrator set one, else the installation's
+    (``None``: e-mail is off)."""
+    row = _tenant_smtp(session)
+    if row is None or row.smtp_host is None:
+        return channels.email
+    password = ""
+    if row.smtp_password_encrypted:
+        try:
+            password = field_cipher(worker_settings()).decrypt(
+                row.smtp_password_encrypted, context=channel_secret_context("smtp_password")
+            )
+        except FieldDecryptionError as exc:
+            raise DeliveryFailed(
+                "the tenant's SMTP password does not decrypt: enter it again", retryable=False
+            ) from exc
+    return EmailChannel(
+        SmtpConfig(
+            host=row.smtp_host,
+            port=row.smtp_port or 587,
+            from_address=row.smtp_from or "",
+            username=row.smtp_username or "",
+            password=password,
+            starttls=row.smtp_starttls,
+        )
+    )
+
+
 def plan(
     session: Session, notification: Notification, channels: Channels
 ) -> tuple[Notification, list[Delivery], list[DeliveryResult]]:
@@ -165,7 +205,7 @@ def plan(
             notification, locale=notification.locale or user.locale, context=context
         )
     if want.email:
-        if channels.email is None:
+        if channels.email is None and _tenant_smtp(session) is None:
             skipped.append(_skip(ChannelName.EMAIL, email or "", "e-mail is off"))
         elif email:
             deliveries.append(Delivery(ChannelName.EMAIL, email, email))
@@ -202,9 +242,10 @@ def send(
     """Deliver on one channel; raises :class:`DeliveryFailed`. A webhook disabled or removed
     since the delivery was planned is skipped."""
     if delivery.channel is ChannelName.EMAIL:
-        if channels.email is None:
+        email = email_channel_for(session, channels)
+        if email is None:
             return DeliveryStatus.SKIPPED
-        channels.email.send(notification, rendered, delivery.destination)
+        email.send(notification, rendered, delivery.destination)
     elif delivery.channel is ChannelName.SMS:
         channels.sms.send(notification, rendered, delivery.destination)
     else:
@@ -423,3 +464,34 @@ async def add_notification_webhook(
         },
     )
     return webhook, secret
+
+
+async def list_notification_webhooks(session: AsyncSession) -> list[NotificationWebhook]:
+    query = select(NotificationWebhook).order_by(NotificationWebhook.name)
+    return list((await session.execute(query)).scalars())
+
+
+async def remove_notification_webhook(
+    session: AsyncSession, webhook_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+) -> None:
+    """Remove a webhook; deliveries already planned for it are skipped (see :func:`send`)."""
+    webhook = await session.scalar(
+        select(NotificationWebhook).where(NotificationWebhook.id == webhook_id)
+    )
+    if webhook is None:
+        raise NotFound(N_("Webhook not found."))
+    payload = {
+        "name": webhook.name,
+        "format": webhook.format,
+        "host": urlsplit(webhook.url).hostname,
+    }
+    await session.delete(webhook)
+    await session.flush()
+    await audit.record(
+        session,
+        action="notification_webhook.removed",
+        subject_type="notification_webhook",
+        subject_id=webhook_id,
+        actor_id=actor_id,
+        payload=payload,
+    )

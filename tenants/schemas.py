@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -141,3 +141,94 @@ class InvoiceRead(msgspec.Struct, kw_only=True):
     created: datetime
     hosted_invoice_url: str | None
     invoice_pdf: str | None
+
+
+class SignupIn(Input):
+    """A new tenant with its first plant and administrator. The slug's shape, the reserved
+    slugs and the password's strength are rules of ``tenants.signup``, so every caller gets
+    them with the field named."""
+
+    company_name: LongName
+    slug: Annotated[str, Meta(min_length=1, max_length=40)]
+    admin_name: Name
+    email: Email
+    password: Annotated[str, Meta(min_length=1, max_length=256)]
+    plant_code: Annotated[str, Meta(pattern=PLANT_CODE_PATTERN)]
+    plant_name: LongName
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "Asia/Shanghai"
+    locale: Locale = "zh_CN"
+
+
+class SignupRead(msgspec.Struct, kw_only=True):
+    tenant_id: uuid.UUID
+    tenant_slug: str
+    status: str
+    plant_id: uuid.UUID
+    admin_user_id: uuid.UUID
+    verification_expires_at: datetime
+
+
+class InvitationIn(Input):
+    email: Email
+    role: Role
+    plant_id: uuid.UUID | None = None
+
+
+class InvitationRead(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    email: str
+    role: str
+    plant_id: uuid.UUID | None
+    invited_by: uuid.UUID | None
+    expires_at: datetime
+    created_at: datetime
+
+
+# --- tenant administration ---------------------------------------------------------------------
+
+HOST_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
+SMS_VENDORS = ("aliyun", "tencent")
+
+
+class PlantEdit(Input):
+    """What may change on a plant: everything but its code, which documents and numbers carry."""
+
+    name: LongName
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "Asia/Shanghai"
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class SmtpSettingsIn(Input, kw_only=True):
+    """The tenant's own SMTP server. An empty password keeps the one stored."""
+
+    host: Annotated[str, Meta(pattern=HOST_PATTERN, max_length=253)]
+    port: Annotated[int, Meta(ge=1, le=65_535)] = 587
+    from_address: Email
+    username: Annotated[str, Meta(max_length=254)] = ""
+    password: Annotated[str, Meta(max_length=256)] = ""
+    starttls: bool = True
+
+
+class SmsSettingsIn(Input, kw_only=True):
+    """The tenant's SMS account at a Chinese gateway: the approved signature and template, the
+    access key. An empty secret keeps the one stored."""
+
+    provider: Literal["aliyun", "tencent"]
+    sign_name: Annotated[str, Meta(min_length=1, max_length=64)]
+    template_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    access_key_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    secret: Annotated[str, Meta(max_length=256)] = ""
+
+
+class WebhookIn(Input):
+    name: Name
+    url: Annotated[str, Meta(min_length=1, max_length=1000)]
+    format: Literal["generic", "dingtalk", "wecom"]
+    secret: Annotated[str, Meta(max_length=200)] = ""
+
+
+class BrandingIn(Input):
+    """The name printed on documents; empty prints the tenant's registered name."""
+
+    display_name: Annotated[str, Meta(max_length=200)] = ""

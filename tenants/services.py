@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import anyio
+from shapely.geometry import Polygon, shape
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infra import audit
 from infra.db import new_id, utcnow
 from infra.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from infra.field_encryption import FieldCipher
 from infra.i18n import N_
 from infra.security import (
     hash_password,
@@ -24,9 +29,22 @@ from infra.security import (
     secret_digest,
     verify_password,
 )
-from infra.tenancy import tenant_scope
+from infra.storage import ObjectStorage
+from infra.tenancy import current_tenant_id, tenant_scope
+from infra.uploads import IMAGES, FileType, StoredObject, get_stored_object
 from tenants.access import Grant, Principal
-from tenants.models import ApiToken, Membership, Plant, Role, Tenant, TenantStatus, User
+from tenants.models import (
+    ApiToken,
+    Membership,
+    NotificationChannelSettings,
+    Plant,
+    Role,
+    Tenant,
+    TenantBranding,
+    TenantStatus,
+    User,
+)
+from tenants.schemas import PlantEdit, SmsSettingsIn, SmtpSettingsIn
 
 TOKEN_PREFIX = "pt_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_SHAPE = re.compile(r"^pt_([0-9a-f]{32})_([A-Za-z0-9_-]{20,100})$")
@@ -101,13 +119,22 @@ async def add_plant(
     timezone: str = "Asia/Shanghai",
     latitude: float | None = None,
     longitude: float | None = None,
+    boundary: dict[str, Any] | None = None,
     actor_id: uuid.UUID | None = None,
 ) -> Plant:
     _check_timezone(timezone)
     _check_position(latitude, longitude)
+    _check_boundary(boundary)
     if (await session.execute(select(Plant.id).where(Plant.code == code))).first():
         raise Conflict("code", "unique", "A plant with this code already exists.")
-    plant = Plant(code=code, name=name, timezone=timezone, latitude=latitude, longitude=longitude)
+    plant = Plant(
+        code=code,
+        name=name,
+        timezone=timezone,
+        latitude=latitude,
+        longitude=longitude,
+        boundary=boundary,
+    )
     session.add(plant)
     await session.flush()
     await audit.record(
@@ -122,6 +149,7 @@ async def add_plant(
             "timezone": timezone,
             "latitude": latitude,
             "longitude": longitude,
+            "boundary": boundary,
         },
     )
     return plant
@@ -407,3 +435,242 @@ async def revoke_api_token(
             subject_id=record.id,
             actor_id=actor_id,
         )
+
+
+# --- plants: the boundary and changes ----------------------------------------------------------
+
+_NOT_A_POLYGON = N_(
+    'Give a GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[longitude, latitude], ...]]}.'
+)
+
+
+def _check_boundary(boundary: dict[str, Any] | None) -> None:
+    """A site boundary is one simple GeoJSON Polygon in WGS-84 whose rings are closed."""
+    if boundary is None:
+        return
+    rings = boundary.get("coordinates")
+    if boundary.get("type") != "Polygon" or not isinstance(rings, list) or not rings:
+        raise InvalidInput("boundary", "geojson_polygon", _NOT_A_POLYGON)
+    try:
+        drawn = shape(boundary)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        raise InvalidInput("boundary", "geojson_polygon", _NOT_A_POLYGON) from None
+    for ring in rings:
+        if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
+            raise InvalidInput(
+                "boundary",
+                "closed",
+                N_("Each ring needs at least four positions and must end where it starts."),
+            )
+    west, south, east, north = drawn.bounds
+    if not (-180 <= west and east <= 180 and -90 <= south and north <= 90):
+        raise InvalidInput(
+            "boundary",
+            "wgs84",
+            N_("Positions are [longitude, latitude] in WGS-84 degrees."),
+        )
+    if not isinstance(drawn, Polygon) or not drawn.is_valid or drawn.area == 0:
+        raise InvalidInput(
+            "boundary", "simple", N_("The polygon crosses itself or encloses no area.")
+        )
+
+
+async def edit_plant(
+    session: AsyncSession,
+    plant_id: uuid.UUID,
+    data: PlantEdit,
+    *,
+    boundary: dict[str, Any] | None,
+    actor_id: uuid.UUID | None = None,
+) -> Plant:
+    """Change a plant's name, time zone, position and boundary; its code never changes."""
+    plant = await get_plant(session, plant_id)
+    _check_timezone(data.timezone)
+    _check_position(data.latitude, data.longitude)
+    _check_boundary(boundary)
+    new = {
+        "name": data.name,
+        "timezone": data.timezone,
+        "latitude": data.latitude,
+        "longitude": data.longitude,
+        "boundary": boundary,
+    }
+    changed = {name: value for name, value in new.items() if getattr(plant, name) != value}
+    if not changed:
+        return plant
+    for name, value in changed.items():
+        setattr(plant, name, value)
+    await session.flush()
+    await audit.record(
+        session,
+        action="plant.changed",
+        subject_type="plant",
+        subject_id=plant.id,
+        actor_id=actor_id,
+        payload={"code": plant.code, **changed},
+    )
+    return plant
+
+
+# --- the tenant's own e-mail server and SMS account --------------------------------------------
+
+
+def channel_secret_context(column: str) -> str:
+    """Binds a stored channel secret to this tenant and column."""
+    return f"{current_tenant_id()}/notification_channel_settings.{column}"
+
+
+async def channel_settings(session: AsyncSession) -> NotificationChannelSettings | None:
+    return await session.scalar(select(NotificationChannelSettings))
+
+
+async def _channel_row(session: AsyncSession) -> NotificationChannelSettings:
+    row = await session.scalar(select(NotificationChannelSettings).with_for_update())
+    if row is None:
+        row = NotificationChannelSettings(smtp_starttls=True)
+        session.add(row)
+    return row
+
+
+async def save_smtp_settings(
+    session: AsyncSession,
+    data: SmtpSettingsIn,
+    *,
+    cipher: FieldCipher,
+    actor_id: uuid.UUID | None = None,
+) -> NotificationChannelSettings:
+    """Store the tenant's SMTP server; the password encrypted, kept when none is given."""
+    row = await _channel_row(session)
+    if data.username and not data.password and row.smtp_password_encrypted is None:
+        raise InvalidInput(
+            "password", "required", N_("A user name needs its password the first time.")
+        )
+    row.smtp_host = data.host
+    row.smtp_port = data.port
+    row.smtp_from = data.from_address
+    row.smtp_username = data.username or None
+    row.smtp_starttls = data.starttls
+    if not data.username:
+        row.smtp_password_encrypted = None
+    elif data.password:
+        row.smtp_password_encrypted = cipher.encrypt(
+            data.password, context=channel_secret_context("smtp_password")
+        )
+    await session.flush()
+    await audit.record(
+        session,
+        action="notification_channel.smtp_set",
+        subject_type="notification_channel_settings",
+        subject_id=row.id,
+        actor_id=actor_id,
+        payload={
+            "host": data.host,
+            "port": data.port,
+            "from": data.from_address,
+            "username": data.username,
+            "starttls": data.starttls,
+            "password_changed": bool(data.username and data.password),
+        },
+    )
+    return row
+
+
+async def save_sms_settings(
+    session: AsyncSession,
+    data: SmsSettingsIn,
+    *,
+    cipher: FieldCipher,
+    actor_id: uuid.UUID | None = None,
+) -> NotificationChannelSettings:
+    """Store the tenant's SMS account; the secret encrypted, kept when none is given."""
+    row = await _channel_row(session)
+    if not data.secret and row.sms_secret_encrypted is None:
+        raise InvalidInput("secret", "required", N_("The access key needs its secret."))
+    row.sms_provider = data.provider
+    row.sms_sign_name = data.sign_name
+    row.sms_template_id = data.template_id
+    row.sms_access_key_id = data.access_key_id
+    if data.secret:
+        row.sms_secret_encrypted = cipher.encrypt(
+            data.secret, context=channel_secret_context("sms_secret")
+        )
+    await session.flush()
+    await audit.record(
+        session,
+        action="notification_channel.sms_set",
+        subject_type="notification_channel_settings",
+        subject_id=row.id,
+        actor_id=actor_id,
+        payload={
+            "provider": data.provider,
+            "sign_name": data.sign_name,
+            "template_id": data.template_id,
+            "access_key_id": data.access_key_id,
+            "secret_changed": bool(data.secret),
+        },
+    )
+    return row
+
+
+# --- branding on documents ---------------------------------------------------------------------
+
+
+async def branding(session: AsyncSession) -> TenantBranding | None:
+    return await session.scalar(select(TenantBranding))
+
+
+async def set_branding(
+    session: AsyncSession,
+    *,
+    display_name: str,
+    logo_id: uuid.UUID | None,
+    actor_id: uuid.UUID | None = None,
+) -> TenantBranding:
+    """Set the name and logo documents are headed with; the logo is an uploaded image."""
+    if logo_id is not None:
+        try:
+            logo = await get_stored_object(session, logo_id)
+        except NotFound:
+            raise InvalidInput("logo", "exists", N_("No such uploaded file.")) from None
+        if FileType(logo.content_type) not in IMAGES:
+            raise InvalidInput("logo", "image", N_("The logo must be an image."))
+    row = await session.scalar(select(TenantBranding).with_for_update())
+    if row is None:
+        row = TenantBranding()
+        session.add(row)
+    row.display_name = display_name or None
+    row.logo_id = logo_id
+    await session.flush()
+    await audit.record(
+        session,
+        action="tenant.branding_set",
+        subject_type="tenant_branding",
+        subject_id=row.id,
+        actor_id=actor_id,
+        payload={"display_name": row.display_name, "logo_id": logo_id},
+    )
+    return row
+
+
+async def brand_logo(session: AsyncSession) -> StoredObject | None:
+    """The stored logo; ``None`` without one, or once its file is gone with the tenant's data."""
+    row = await branding(session)
+    if row is None or row.logo_id is None:
+        return None
+    return await session.scalar(select(StoredObject).where(StoredObject.id == row.logo_id))
+
+
+async def pdf_brand(session: AsyncSession, storage: ObjectStorage) -> dict[str, str]:
+    """The heading of the current tenant's documents: ``company_name`` (the brand name, else the
+    registered name) and ``company_logo`` (a data URI, empty without a logo)."""
+    tenant = (
+        await session.execute(select(Tenant).where(Tenant.id == current_tenant_id()))
+    ).scalar_one()
+    row = await branding(session)
+    name = row.display_name if row is not None and row.display_name else tenant.name
+    logo = ""
+    record = await brand_logo(session)
+    if record is not None:
+        content = await anyio.to_thread.run_sync(storage.get, record.key)
+        logo = f"data:{record.content_type};base64,{base64.b64encode(content).decode()}"
+    return {"company_name": name, "company_logo": logo}

@@ -2,10 +2,11 @@
 
 For each worker and each current (published, not retired) induction, only the latest signature
 counts — the one valid longest. A worker who took the induction again has a newer signature, and
-the older one is not reminded about. 30, 7 and 1 days before the latest signature's validity
-ends, the worker (on their own login, when they have one) and their company's administrators
-are reminded, once per threshold: the idempotency key names the signature, its validity end and
-the threshold (the thresholds are admission's, :data:`onboarding.expiry.REMINDER_DAYS`).
+the older one is not reminded about. On each of the tenant's reminder days before the latest
+signature's validity ends (30, 7 and 1 unless the tenant set others; the days are admission's,
+:func:`onboarding.expiry.reminder_days`), the worker (on their own login, when they have one)
+and their company's administrators are reminded, once per threshold: the idempotency key names
+the signature, its validity end and the threshold.
 
 The watch only reminds. That a lapsed induction stops counting is already true where the
 services read ``valid_until``; nothing is marked here.
@@ -14,6 +15,7 @@ services read ``valid_until``; nothing is marked here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -25,7 +27,7 @@ from infra.notify import Notification, NotificationKind
 from infra.tasks import record_effect
 from infra.tenancy import current_tenant_id
 from onboarding.changes import worker_and_admins
-from onboarding.expiry import REMINDER_DAYS, reminder_due
+from onboarding.expiry import reminder_days, reminder_due
 from onboarding.models import Contractor, Worker
 from onboarding.states import ContractorState, ItemState
 from tenants.models import Plant
@@ -106,11 +108,11 @@ def signatures_lapsing_between(
     )
 
 
-def lapsing_signatures(session: Session, today: date) -> list[Lapsing]:
-    """The latest signature per worker and induction ending within the reminder horizon, and
-    still required of the worker (an induction for a work type their company no longer does
-    is left out). Ordered by validity end, then worker."""
-    horizon = today + timedelta(days=max(REMINDER_DAYS))
+def lapsing_signatures(session: Session, today: date, days: Sequence[int]) -> list[Lapsing]:
+    """The latest signature per worker and induction ending within the reminder horizon (the
+    longest of ``days``), and still required of the worker (an induction for a work type their
+    company no longer does is left out). Ordered by validity end, then worker."""
+    horizon = today + timedelta(days=max(days))
     rows = session.execute(
         signatures_lapsing_between(today + timedelta(days=1), horizon).order_by(
             InductionSignature.valid_until,
@@ -177,9 +179,10 @@ def watch_lapses(session: Session, today: date) -> LapseReport:
     Idempotent: a second pass the same day queues nothing, and a pass after missed days still
     sends the reminder then due."""
     report = LapseReport()
-    for item in lapsing_signatures(session, today):
+    days = reminder_days(session)
+    for item in lapsing_signatures(session, today, days):
         days_left = (item.signature.valid_until - today).days
-        threshold = reminder_due(days_left)
+        threshold = reminder_due(days_left, days)
         if threshold is None:
             continue
         queued = _remind(session, item, days_left=days_left, threshold=threshold)

@@ -35,6 +35,8 @@ class NotificationKind(enum.StrEnum):
     RATING_RECORDED = "rating_recorded"
     APPEAL_FILED = "appeal_filed"
     SCORECARD_ISSUED = "scorecard_issued"
+    EMAIL_VERIFICATION = "email_verification"
+    USER_INVITED = "user_invited"
 
 
 class ChannelName(enum.StrEnum):

@@ -109,6 +109,25 @@ CONTEXTS: dict[NotificationKind, ContextSpec] = {
             "decision": frozenset({"keep", "probation", "suspend", "blacklist"}),
         },
     ),
+    NotificationKind.EMAIL_VERIFICATION: ContextSpec(
+        required=("tenant_name", "url", "expires_at"),
+    ),
+    NotificationKind.USER_INVITED: ContextSpec(
+        required=("tenant_name", "inviter", "role", "url", "expires_at"),
+        optional=("plant_name",),
+        choices={
+            "role": frozenset(
+                {
+                    "tenant_admin",
+                    "hq_analyst",
+                    "plant_manager",
+                    "ehs_officer",
+                    "unit_supervisor",
+                    "guardian",
+                }
+            )
+        },
+    ),
 }
 
 

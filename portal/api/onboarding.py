@@ -446,6 +446,7 @@ class ContractorController(Controller):
     async def update_worker(
         self,
         db_session: DbSession,
+        settings: AppSettings,
         viewer: ViewerDep,
         contractor_id: IdParam,
         worker_id: IdParam,
@@ -457,6 +458,7 @@ class ContractorController(Controller):
             parse_id(contractor_id, "contractor_id"),
             parse_id(worker_id, "worker_id"),
             data,
+            cipher=field_cipher(settings),
         )
         return worker_read(worker)
 

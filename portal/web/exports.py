@@ -9,6 +9,7 @@ An export is its requester's: anyone else, like another tenant, gets 404 for its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from infra.errors import InvalidInput
 from infra.i18n import N_, current_locale
@@ -71,6 +73,33 @@ def attachment(data: bytes, content_type: str, filename: str) -> Response[bytes]
     )
 
 
+async def stored_attachment(
+    storage: ObjectStorage, key: str, content_type: str, filename: str
+) -> Response[bytes]:
+    """A finished job's file from object storage as a download; 404 when it is gone."""
+    try:
+        # Object storage is a blocking client (boto3 or the disk).
+        data = await anyio.to_thread.run_sync(storage.get, key)
+    except ObjectNotFound:
+        raise NotFoundException() from None
+    return attachment(data, content_type, filename)
+
+
+async def start_job(
+    db_session: AsyncSession,
+    task: Any,
+    kwargs: dict[str, str],
+    fail: Callable[[Session, str], object],
+) -> None:
+    """Commit the job's row, then queue its task; with the queue down, the row says so."""
+    # The task reads the job's row: it must be committed before the task can start.
+    await db_session.commit()
+    try:
+        task.apply_async(kwargs=kwargs)
+    except OperationalError:
+        await db_session.run_sync(lambda sync: fail(sync, "the task queue is unavailable"))
+
+
 async def _own_export(
     session: AsyncSession, principal: Principal, slug: str, export_id: str
 ) -> Export:
@@ -116,16 +145,12 @@ class ExportPages(Controller):
             )
         )
         export_id = export.id
-        # The task reads the export's row: it must be committed before the task can start.
-        await db_session.commit()
-        try:
-            build_export.apply_async(
-                kwargs={"tenant_id": str(principal.tenant_id), "export_id": str(export_id)}
-            )
-        except OperationalError:
-            await db_session.run_sync(
-                lambda sync: exports.fail_export(sync, export_id, "the task queue is unavailable")
-            )
+        await start_job(
+            db_session,
+            build_export,
+            {"tenant_id": str(principal.tenant_id), "export_id": str(export_id)},
+            lambda sync, reason: exports.fail_export(sync, export_id, reason),
+        )
         return Redirect(f"/t/{slug}/hq/exports/{export_id}", status_code=303)
 
     @get("/t/{slug:str}/hq/exports/{export_id:str}")
@@ -166,10 +191,9 @@ class ExportPages(Controller):
         export = await _own_export(db_session, request.user, slug, export_id)
         if export.state != ExportState.DONE or not export.object_key:
             raise NotFoundException()
-        storage: ObjectStorage = state.storage
-        try:
-            # Object storage is a blocking client (boto3 or the disk).
-            data = await anyio.to_thread.run_sync(storage.get, export.object_key)
-        except ObjectNotFound:
-            raise NotFoundException() from None
-        return attachment(data, exports.CONTENT_TYPES[export.format], export.filename or "export")
+        return await stored_attachment(
+            state.storage,
+            export.object_key,
+            exports.CONTENT_TYPES[export.format],
+            export.filename or "export",
+        )

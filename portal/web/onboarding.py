@@ -607,13 +607,22 @@ class _Fix:
     file_kind: str
     parse: Callable[[dict[str, Any], uuid.UUID | None], Any]
     update: Callable[..., Awaitable[Any]]
+    # A worker's name and phone reach the ledger as keyed digests, which need the cipher.
+    ciphered: bool = False
 
 
 _FIXES = {
     "document_fix": _Fix(
         DOCUMENT_FIELDS, "scan", "company_document", _document_update, services.update_document
     ),
-    "worker_fix": _Fix(WORKER_FIX_FIELDS, "photo", "photo", _worker_update, services.update_worker),
+    "worker_fix": _Fix(
+        WORKER_FIX_FIELDS,
+        "photo",
+        "photo",
+        _worker_update,
+        services.update_worker,
+        ciphered=True,
+    ),
     "certificate_fix": _Fix(
         CERTIFICATE_FIELDS,
         "scan",
@@ -769,8 +778,14 @@ class OnboardingPages(Controller):
                 fix = _FIXES[form]
                 fields = fix.fields
                 file_id = await upload(fix.file_field, fix.file_kind)
+                options = {"cipher": field_cipher(settings)} if fix.ciphered else {}
                 await fix.update(
-                    db_session, viewer, viewer.contractor_id, item_id, fix.parse(data, file_id)
+                    db_session,
+                    viewer,
+                    viewer.contractor_id,
+                    item_id,
+                    fix.parse(data, file_id),
+                    **options,
                 )
             else:
                 fields = ()

@@ -741,6 +741,18 @@ def test_the_safety_allow_list_is_exactly_these_routes(billing_settings: Setting
         ("POST", "/api/v1/permits/{permit_id:str}/complete"),
         ("POST", "/api/v1/permits/{permit_id:str}/accept"),
         ("POST", "/api/v1/permits/{permit_id:str}/cancel"),
+        # Data rights: the tenant's export and deletion, a worker's personal data.
+        ("POST", "/t/{slug:str}/admin/export"),
+        ("POST", "/t/{slug:str}/admin/deletion"),
+        ("POST", "/t/{slug:str}/admin/deletion/cancel"),
+        (
+            "POST",
+            "/t/{slug:str}/review/{contractor_id:str}/workers/{worker_id:str}/personal-data/export",
+        ),
+        (
+            "POST",
+            "/t/{slug:str}/review/{contractor_id:str}/workers/{worker_id:str}/personal-data/erase",
+        ),
         # Geofence: positions, check-ins and handling alerts are safety on site.
         ("POST", "/api/v1/pings"),
         ("POST", "/api/v1/watches/{watch_id:str}/check-in"),

@@ -123,6 +123,19 @@ CONTEXTS: dict[NotificationKind, dict[str, Any]] = {
         "grade": "B",
         "decision": "keep",
     },
+    NotificationKind.EMAIL_VERIFICATION: {
+        "tenant_name": "华东化工集团",
+        "url": "https://portal.example.cn/t/demo/verify-email/abc",
+        "expires_at": datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+    },
+    NotificationKind.USER_INVITED: {
+        "tenant_name": "华东化工集团",
+        "inviter": "张三",
+        "role": "ehs_officer",
+        "plant_name": "一厂",
+        "url": "https://portal.example.cn/t/demo/invitations/abc",
+        "expires_at": datetime(2026, 12, 5, 8, 0, tzinfo=UTC),
+    },
 }
 
 

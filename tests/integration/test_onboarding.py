@@ -256,6 +256,7 @@ async def test_review_item_by_item_then_resubmission_and_approval(world: World) 
             company.contractor_id,
             company.workers["李四"],
             WorkerUpdate(name="李四"),
+            cipher=world.onboarding.cipher,
         )
         worker = await services.update_worker(
             session,
@@ -263,6 +264,7 @@ async def test_review_item_by_item_then_resubmission_and_approval(world: World) 
             company.contractor_id,
             company.workers["李四"],
             WorkerUpdate(name="李 四"),
+            cipher=world.onboarding.cipher,
         )
         certificate = await services.update_certificate(
             session,
@@ -531,6 +533,49 @@ async def test_expiry_watch_reminds_once_per_threshold_and_suspends(world: World
                 session, world.ehs, company.contractor_id, reason="已更新"
             )
     assert _rules(error) == [("documents", "required_documents")]
+
+
+async def test_reminder_days_are_checked_and_the_watch_reminds_on_the_tenants_own(
+    world: World,
+) -> None:
+    async with in_tenant(world.database, world.tenant.id) as session:
+        assert (await services.onboarding_settings(session)).reminder_days == [30, 7, 1]
+        for days, rule in (
+            ([], "count"),
+            ([60, 30, 14, 7, 3, 1], "count"),
+            ([0, 7], "range"),
+            ([366], "range"),
+            ([7, 3, 7], "distinct"),
+        ):
+            with pytest.raises(InvalidInput) as error:
+                await services.set_reminder_days(session, days, actor_id=None)
+            assert _rules(error) == [("reminder_days", rule)], days
+        settings_row = await services.set_reminder_days(session, [3, 14], actor_id=None)
+        assert settings_row.reminder_days == [14, 3]
+        await services.set_open_registration(session, allowed=True, actor_id=None)
+    async with in_tenant(world.database, world.tenant.id) as session:
+        assert (await services.onboarding_settings(session)).reminder_days == [14, 3]
+    assert (await audit_actions(world.database, world.tenant.id, "onboarding_settings.")) == [
+        "onboarding_settings.changed"
+    ] * 2
+
+    today = plant_today()
+    await world.onboarding.admitted(
+        world.tenant,
+        world.ehs,
+        certificate_expires_on=today + timedelta(days=35),
+        document_valid_until=today + timedelta(days=3 * 365),
+    )
+    sent: list[tuple[int, int]] = []
+    for offset in range(35):
+        before = len(await _notifications(world))
+        _watch(world, today + timedelta(days=offset))
+        sent += [
+            (offset, n["context"]["days_left"])
+            for n in (await _notifications(world))[before:]
+            if n["kind"] == "certificate_expiring"
+        ]
+    assert sent == [(21, 14), (32, 3)]  # none at 30 days left (offset 5)
 
 
 async def test_the_beat_job_sends_the_watch_to_every_tenant(

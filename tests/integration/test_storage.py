@@ -91,6 +91,19 @@ def test_put_get_exists_delete(storage: ObjectStorage) -> None:
     assert not storage.exists(key)
 
 
+def test_keys_lists_a_folder_and_nothing_beside_it(storage: ObjectStorage) -> None:
+    tenant = uuid.uuid4()
+    folder = tenant_key(tenant) + "/"
+    inside = [tenant_key(tenant, "a.txt"), tenant_key(tenant, "docs", "b.pdf")]
+    for key in [*inside, tenant_key(uuid.uuid4(), "c.txt"), tenant_key(tenant) + "-x/d.txt"]:
+        storage.put(key, b"x", content_type="text/plain")
+    assert storage.keys(folder) == sorted(inside)
+    for key in inside:
+        storage.delete(key)
+    assert storage.keys(folder) == []
+    assert storage.keys(tenant_key(uuid.uuid4()) + "/") == []
+
+
 def test_missing_objects(storage: ObjectStorage) -> None:
     key = new_key()
     with pytest.raises(ObjectNotFound):

@@ -275,6 +275,35 @@ async def test_a_retired_induction_is_not_reminded_about(world: World) -> None:
     assert await _reminders(world) == []
 
 
+@pytest.mark.usefixtures("eager_worker")
+async def test_a_tenants_own_reminder_days_replace_30_7_and_1(world: World) -> None:
+    today = plant_today()
+    async with in_tenant(world.database, world.tenant.id) as session:
+        await onboarding_services.set_reminder_days(session, [3, 14], actor_id=world.ehs.user_id)
+    induction_id = await _publish(world, validity_days=40)
+    zhang = await _take_and_sign(world, induction_id, "张三")
+    assert zhang.valid_until == today + timedelta(days=39)
+
+    sent_on: dict[int, list[dict[str, Any]]] = {}
+    for offset in range(40):
+        before = len(await _reminders(world))
+        _watch(world, today + timedelta(days=offset))
+        sent_on[offset] = (await _reminders(world))[before:]
+    to_admin = [
+        (offset, n["context"]["days_left"])
+        for offset, sent in sent_on.items()
+        for n in sent
+        if n["recipient"] == str(world.company.admin.user_id)
+    ]
+    assert to_admin == [(25, 14), (36, 3)]  # none at 30 days left (offset 9)
+    with tenant_scope(world.tenant.id), world.database.sync_session() as session:
+        keys = session.execute(select(TaskEffect.key)).scalars().all()
+    assert sorted(key.rsplit(":", 1)[1] for key in keys if key.startswith("training:lapsing:")) == [
+        "14",
+        "3",
+    ]
+
+
 async def test_the_beat_job_sends_the_watch_to_every_tenant(
     sqlite_db: Database, factory: TenantFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,11 @@ BABEL_KEYWORDS := -k N_ -k InvalidInput:3 -k Conflict:3 -k NotFound:1 -k Authent
 
 .PHONY: demo serve test bench lint format i18n system-deps-demo system-deps-test services
 
+# A machine may tell Python not to cache compiled modules; then every process (each test worker,
+# server, CLI run and Celery worker of the suite, and the demo) compiles all of its imports
+# again, seconds per start on two cores. The caches go to __pycache__ folders, which git ignores.
+unexport PYTHONDONTWRITEBYTECODE
+
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)

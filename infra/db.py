@@ -44,10 +44,14 @@ NAMING_CONVENTION = {
 
 # What the driver raises when the server went away under a statement (a restart, a failover, an
 # administrator ending the backend, a cut network).
+# A statement sent on a connection the server dropped while an earlier one was still running
+# (the earlier one's error may surface elsewhere) finds the protocol stuck mid-operation: asyncpg
+# refuses it before it starts, with an internal client error.
 CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     ConnectionError,
 )
 

@@ -15,7 +15,6 @@ and reports its progress on the row.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import uuid
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from infra.db import utcnow
 from infra.i18n import N_, gettext, locale_scope
+from infra.spreadsheets import CsvDocument, as_text
 from infra.storage import ObjectStorage, tenant_key
 from onboarding.catalogue import WorkType
 from onboarding.clock import PLANT_TIMEZONE
@@ -61,8 +61,6 @@ CONTENT_TYPES = {"csv": CSV_TYPE, "xlsx": XLSX_TYPE}
 FORMATS = tuple(CONTENT_TYPES)
 
 YES, NO = N_("Yes"), N_("No")
-# What spreadsheets read as the start of a formula (OWASP's CSV injection list).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 # Excel refuses sheet names longer than this or holding any of these characters.
@@ -110,8 +108,8 @@ def _csv_text(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        return as_text(value)
     return str(value)
 
 
@@ -128,16 +126,12 @@ def write_csv(
     progress: Progress | None = None,
     progress_from: int = 0,
 ) -> bytes:
-    buffer = io.StringIO()
-    # The byte-order mark tells Excel the file is UTF-8; without it Chinese turns to mojibake.
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([column.heading() for column in columns])
+    document = CsvDocument(column.heading() for column in columns)
     for written, row in enumerate(rows, start=1):
         zone = _row_zone(row, zones)
-        writer.writerow([_csv_text(_plain(row.get(column.key), zone)) for column in columns])
+        document.add_row(_csv_text(_plain(row.get(column.key), zone)) for column in columns)
         _report(progress, written, len(rows), progress_from)
-    return buffer.getvalue().encode("utf-8")
+    return document.encoded()
 
 
 def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:

@@ -22,7 +22,6 @@ would only let someone act as the tenant.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -40,6 +39,7 @@ from infra import audit
 from infra.db import utcnow
 from infra.field_encryption import FieldCipher
 from infra.schema import load_models
+from infra.spreadsheets import CsvDocument, as_text
 from infra.storage import ObjectNotFound, ObjectStorage, tenant_key
 from infra.uploads import StoredObject
 from tenants.models import DataExport, DataExportState, Tenant
@@ -70,8 +70,6 @@ CSV_TABLES = (
     "permits",
     "scoring_ratings",
 )
-# What spreadsheets read as the start of a formula (OWASP's CSV injection list).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ZIP_TYPE = "application/zip"
 
 Progress = Callable[[int], None]
@@ -128,21 +126,17 @@ def _csv_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_json_default)
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        return as_text(value)
     return str(value)
 
 
 def csv_bytes(rows: list[dict[str, Any]], columns: Iterable[str]) -> bytes:
     names = list(columns)
-    buffer = io.StringIO()
-    # The byte-order mark tells Excel the file is UTF-8; without it Chinese turns to mojibake.
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(names)
+    document = CsvDocument(names)
     for row in rows:
-        writer.writerow([_csv_text(row.get(name)) for name in names])
-    return buffer.getvalue().encode("utf-8")
+        document.add_row(_csv_text(row.get(name)) for name in names)
+    return document.encoded()
 
 
 def ledger_verification(session: Session) -> dict[str, Any]:

@@ -118,6 +118,10 @@ def postgres() -> Iterator[PostgresDatabase]:
         owner_url=f"postgresql+asyncpg://{owner_user}@{host}/{name}",
         app_url=f"postgresql+asyncpg://{PG_APP_ROLE}@{host}/{name}",
     )
+    with admin.connect() as connection:
+        # Test databases need no commit to survive a crash of the server; waiting for the disk
+        # on each commit is most of the time of the many small transactions the tests make.
+        connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     upgrade(
         settings_for(
             database.app_url,

@@ -66,7 +66,7 @@ ZONES = {"P1": "Asia/Shanghai", "P2": "America/New_York", "P3": "Europe/Berlin"}
 # November whole (read from the monthly rollups) and days of October and December around it.
 FIRST_DAY = date(2026, 10, 24)
 DAYS = 40
-PERMITS = 400
+PERMITS = 240
 NOVEMBER = (date(2026, 11, 1), date(2026, 12, 1))
 # Closed jobs are most of what HQ looks at; every state occurs.
 STATES = {state.value: 3 for state in PermitState} | {"closed": 30, "completed": 6}

@@ -151,16 +151,18 @@ async def test_download_url_serves_the_object(storage: ObjectStorage, fetch: Fet
 
 
 async def test_local_download_url_expires(sqlite_settings: Settings) -> None:
-    """Signed with a one-second lifetime, checked two seconds later: the signer's own bound
-    (a week) would still accept the token, so this shows the signed lifetime is honoured."""
+    """Signed with a three-second lifetime, checked four seconds later: the signer's own bound
+    (a week) would still accept the token, so this shows the signed lifetime is honoured. The
+    app is up before the link is made, and token times are whole seconds, so a busy machine
+    cannot spend the lifetime before the first request."""
     settings = dataclasses.replace(sqlite_settings, base_url=TEST_BASE_URL)
     storage = _local(settings)
     key = new_key()
     storage.put(key, b"short-lived", content_type="text/plain")
-    path = storage.download_url(key, expires_seconds=1).removeprefix(TEST_BASE_URL)
     async with AsyncTestClient(app=create_app(settings), base_url=TEST_BASE_URL) as client:
+        path = storage.download_url(key, expires_seconds=3).removeprefix(TEST_BASE_URL)
         assert (await client.get(path)).status_code == 200
-        await asyncio.sleep(2.1)
+        await asyncio.sleep(4.1)
         assert (await client.get(path)).status_code == 404
 
 

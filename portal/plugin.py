@@ -153,9 +153,8 @@ def _stores(settings: Settings) -> dict[str, Store]:
 
 def _is_sign_in_attempt(request: Any) -> bool:
     path = request.url.path
-    is_registration_page = path.startswith("/t/") and (
-        path.endswith("/register") or "/invitations/" in path
-    )
+    joining = "/invitations/" in path and "/admin/" not in path
+    is_registration_page = path.startswith("/t/") and (path.endswith("/register") or joining)
     return request.method == "POST" and (path in SIGN_IN_PATHS or is_registration_page)
 
 

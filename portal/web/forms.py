@@ -15,6 +15,7 @@ from infra.errors import DomainError
 from infra.i18n import N_
 from portal.errors import problem_from_validation_message
 from tenants.access import Principal
+from tenants.models import Role
 
 FORM_LIMIT = 500
 INVALID_FORM = N_("Check the highlighted fields.")
@@ -43,6 +44,14 @@ def page_id(value: str | None) -> uuid.UUID:
 
 def ensure_own_tenant(principal: Principal, slug: str) -> None:
     if principal.tenant_slug != slug:
+        raise NotFoundException()
+
+
+def ensure_tenant_admin(principal: Principal, slug: str) -> None:
+    """The tenant's settings pages are its administrators'; anyone else is told they do not
+    exist."""
+    ensure_own_tenant(principal, slug)
+    if Role.TENANT_ADMIN not in principal.roles:
         raise NotFoundException()
 
 

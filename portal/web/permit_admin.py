@@ -39,7 +39,13 @@ from permits.schemas import ChainStepIn
 from portal.api.permits import CalendarDayIn
 from portal.dependencies import DbSession
 from portal.guards import signed_in
-from portal.web.forms import INVALID_FORM, convert, ensure_own_tenant, field_text
+from portal.web.forms import (
+    INVALID_FORM,
+    convert,
+    ensure_own_tenant,
+    ensure_tenant_admin,
+    field_text,
+)
 from portal.web.onboarding import FormErrors
 from portal.web.permits import STEP_KIND_LABELS
 from tenants.access import Principal
@@ -129,12 +135,6 @@ def _refusals(exc: DomainError) -> list[Refusal]:
             )
         )
     return found
-
-
-def _only_admins(principal: Principal, slug: str) -> None:
-    ensure_own_tenant(principal, slug)
-    if Role.TENANT_ADMIN not in principal.roles:
-        raise NotFoundException()
 
 
 # --- the approval chains ---------------------------------------------------------------------
@@ -343,7 +343,7 @@ class PermitAdminPages(Controller):
         level: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         chosen, chosen_level = _chain_address(work_type, level)
         return await _chain_page(
             db_session, slug, chosen, chosen_level, notice=DONE_NOTICES.get(done or "")
@@ -361,7 +361,7 @@ class PermitAdminPages(Controller):
     ) -> Template | Redirect:
         """Apply one change to the chain as it stands and save it; a refusal re-renders the
         page with what was typed and every problem."""
-        _only_admins(principal, slug)
+        ensure_tenant_admin(principal, slug)
         work_type, level = _chain_address(field_text(data, "work_type"), field_text(data, "level"))
         _custom, steps = await _chain(session, work_type, level)
         try:
@@ -455,7 +455,7 @@ class PermitAdminPages(Controller):
         *,
         done: str,
     ) -> Template | Redirect:
-        _only_admins(principal, slug)
+        ensure_tenant_admin(principal, slug)
         year_text = field_text(data, "year")
         year = int(year_text) if year_text.isdigit() else _this_year()
         year = min(max(year, FIRST_YEAR), LAST_YEAR)

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,11 +38,17 @@ from infra.uploads import DOCUMENT_KINDS, store_upload
 from onboarding import services as onboarding_services
 from portal.dependencies import AppSettings, DbSession
 from portal.guards import signed_in
-from portal.web.forms import INVALID_FORM, close_files, convert, ensure_own_tenant, field_text
+from portal.web.forms import (
+    INVALID_FORM,
+    close_files,
+    convert,
+    ensure_tenant_admin,
+    field_text,
+)
 from portal.web.onboarding import FormErrors
 from tenants import entitlements, notifications, services
 from tenants.access import Principal
-from tenants.models import Plant, Role
+from tenants.models import Plant
 from tenants.schemas import (
     SMS_VENDORS,
     BrandingIn,
@@ -115,12 +120,6 @@ def _problems(exc: DomainError) -> list[Problem]:
         Problem(problem.field, problem.rule, _(problem.message, **problem.params))
         for problem in exc.problems
     ]
-
-
-def _only_admins(principal: Principal, slug: str) -> None:
-    ensure_own_tenant(principal, slug)
-    if Role.TENANT_ADMIN not in principal.roles:
-        raise NotFoundException()
 
 
 def _refused(
@@ -345,7 +344,7 @@ class TenantAdminPages(Controller):
 
     @get("/t/{slug:str}/admin")
     async def index(self, request: Request[Principal, Any, Any], slug: FromPath[str]) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         return Template("admin/admin_index.html", context={"tenant_slug": slug})
 
     # --- plants --------------------------------------------------------------------------------
@@ -358,7 +357,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         context = await _plants_context(db_session, slug)
         return Template("admin/plants.html", context={**context, "notice": _notice(done)})
 
@@ -371,7 +370,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         data: FormData,
     ) -> Template | Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         try:
             await entitlements.ensure_can_add_plant(db_session, state.billing)
             payload, boundary = _plant_form(data)
@@ -407,7 +406,7 @@ class TenantAdminPages(Controller):
         plant_id: FromPath[uuid.UUID],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         plant = await services.get_plant(db_session, plant_id)
         return Template(
             "admin/plants_edit.html",
@@ -430,7 +429,7 @@ class TenantAdminPages(Controller):
         plant_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Template | Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         plant = await services.get_plant(db_session, plant_id)
         try:
             payload, boundary = _plant_form(data)
@@ -461,7 +460,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         context = await _channels_context(db_session, slug)
         return Template("admin/channels.html", context={**context, "notice": _notice(done)})
 
@@ -483,7 +482,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         data: FormData,
     ) -> Template | Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         payload = {
             "host": field_text(data, "host"),
             "port": _port(data),
@@ -513,7 +512,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         data: FormData,
     ) -> Template | Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         payload = {name: field_text(data, name) for name in SMS_FIELDS}
         try:
             await services.save_sms_settings(
@@ -535,7 +534,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         data: FormData,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         payload = {name: field_text(data, name, 1_000) for name in WEBHOOK_FIELDS}
         try:
             webhook = convert(payload, WebhookIn)
@@ -566,7 +565,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         webhook_id: FromPath[uuid.UUID],
     ) -> Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         await notifications.remove_notification_webhook(
             db_session, webhook_id, actor_id=request.user.user_id
         )
@@ -582,7 +581,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         context = await _branding_context(db_session, slug)
         return Template("admin/branding.html", context={**context, "notice": _notice(done)})
 
@@ -595,7 +594,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         data: MultipartForm,
     ) -> Template | Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         stored: list[str] = []
         try:
             brand = convert({"display_name": field_text(data, "display_name")}, BrandingIn)
@@ -646,7 +645,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         context = await _thresholds_context(db_session, slug)
         return Template("admin/thresholds.html", context={**context, "notice": _notice(done)})
 
@@ -658,7 +657,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         data: FormData,
     ) -> Template | Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         try:
             policy = convert(_policy_payload(data), PolicyIn)
             await tracking.save_policy(db_session, policy, actor_id=request.user.user_id)
@@ -685,7 +684,7 @@ class TenantAdminPages(Controller):
         slug: FromPath[str],
         data: FormData,
     ) -> Template | Redirect:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         try:
             await onboarding_services.set_reminder_days(
                 db_session, _reminder_days(data), actor_id=request.user.user_id

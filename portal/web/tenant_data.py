@@ -26,11 +26,11 @@ from infra.i18n import gettext as _
 from portal.dependencies import AppSettings, DbSession
 from portal.guards import DATA_RIGHT, signed_in
 from portal.web.exports import start_job, stored_attachment
-from portal.web.forms import ensure_own_tenant, field_text, page_id
+from portal.web.forms import ensure_tenant_admin, field_text, page_id
 from portal.web.onboarding import FormErrors
 from tenants import deletion, export
 from tenants.access import Principal
-from tenants.models import DataExport, DataExportState, Role, Tenant
+from tenants.models import DataExport, DataExportState, Tenant
 from tenants.tasks import build_export
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -43,12 +43,6 @@ DONE_NOTICES = {
     "scheduled": N_("The tenant is scheduled for deletion."),
     "cancelled": N_("The deletion is cancelled."),
 }
-
-
-def _only_admins(principal: Principal, slug: str) -> None:
-    ensure_own_tenant(principal, slug)
-    if Role.TENANT_ADMIN not in principal.roles:
-        raise NotFoundException()
 
 
 async def _tenant(session: AsyncSession, principal: Principal) -> Tenant:
@@ -102,7 +96,7 @@ class TenantDataPages(Controller):
         slug: FromPath[str],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         return await _data_page(db_session, request.user, slug, notice=DONE_NOTICES.get(done or ""))
 
     @post("/t/{slug:str}/admin/export", opt=DATA_RIGHT)
@@ -110,7 +104,7 @@ class TenantDataPages(Controller):
         self, request: Request[Principal, Any, Any], db_session: DbSession, slug: FromPath[str]
     ) -> Redirect:
         principal = request.user
-        _only_admins(principal, slug)
+        ensure_tenant_admin(principal, slug)
         tenant = await _tenant(db_session, principal)
         created = await db_session.run_sync(
             lambda sync: export.create_export(sync, tenant, requested_by=principal.user_id)
@@ -133,7 +127,7 @@ class TenantDataPages(Controller):
         slug: FromPath[str],
         export_id: FromPath[str],
     ) -> Response[bytes]:
-        _only_admins(request.user, slug)
+        ensure_tenant_admin(request.user, slug)
         found = await db_session.get(DataExport, page_id(export_id))
         if found is None or found.state != DataExportState.DONE or not found.object_key:
             raise NotFoundException()
@@ -151,7 +145,7 @@ class TenantDataPages(Controller):
         data: FormData,
     ) -> Template | Redirect:
         principal = request.user
-        _only_admins(principal, slug)
+        ensure_tenant_admin(principal, slug)
         tenant = await _tenant(db_session, principal)
         confirmation = field_text(data, deletion.CONFIRMATION_FIELD)
         try:
@@ -182,7 +176,7 @@ class TenantDataPages(Controller):
         self, request: Request[Principal, Any, Any], db_session: DbSession, slug: FromPath[str]
     ) -> Template | Redirect:
         principal = request.user
-        _only_admins(principal, slug)
+        ensure_tenant_admin(principal, slug)
         tenant = await _tenant(db_session, principal)
         try:
             await db_session.run_sync(

@@ -249,6 +249,14 @@ def document_digest(template_name: str, context: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(inputs)).hexdigest()
 
 
+CACHE_FOLDER = "documents"
+
+
+def cached_documents_prefix(tenant_id: uuid.UUID) -> str:
+    """Where a tenant's rendered PDFs are kept: a cache, which may be emptied at any time."""
+    return tenant_key(tenant_id, CACHE_FOLDER) + "/"
+
+
 def render_pdf_cached(
     storage: ObjectStorage,
     tenant_id: uuid.UUID,
@@ -256,7 +264,7 @@ def render_pdf_cached(
     context: Mapping[str, Any],
 ) -> tuple[str, bytes]:
     """The stored PDF for these inputs, rendered and stored on the first request."""
-    key = tenant_key(tenant_id, "documents", f"{document_digest(template_name, context)}.pdf")
+    key = cached_documents_prefix(tenant_id) + f"{document_digest(template_name, context)}.pdf"
     try:
         return key, storage.get(key)
     except ObjectNotFound:

@@ -85,6 +85,8 @@ class Settings:
     smtp_starttls: bool
     smtp_from: str
     sms_provider: str
+    sms_aliyun_endpoint: str
+    sms_tencent_endpoint: str
     stripe_secret_key: str
     stripe_webhook_secret: str
     stripe_api_base: str
@@ -160,6 +162,10 @@ class Settings:
             smtp_starttls=_env_bool("SMTP_STARTTLS", True),
             smtp_from=_env("SMTP_FROM", "承包商协同管理平台 <no-reply@localhost>"),
             sms_provider=_env("SMS_PROVIDER", "log"),
+            sms_aliyun_endpoint=_env("SMS_ALIYUN_ENDPOINT", "") or "https://dysmsapi.aliyuncs.com/",
+            sms_tencent_endpoint=(
+                _env("SMS_TENCENT_ENDPOINT", "") or "https://sms.tencentcloudapi.com/"
+            ),
             stripe_secret_key=_env("STRIPE_SECRET_KEY", ""),
             stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET", ""),
             stripe_api_base=_env("STRIPE_API_BASE", ""),

@@ -11,12 +11,19 @@ replaced by an empty value under encryption (with a digest that can match no num
 of birth is kept to its year, the phone is emptied, the photo is unlinked, and the bytes of the
 photo, the scans and the signature images are deleted from object storage. The stored-object
 rows stay, without their original file names: their SHA-256 is what signed records cite.
-The ledger's worker entries hold keyed digests of the name, ID number and phone, not the values
-(see :func:`onboarding.services.field_context`), so there is nothing readable there to erase.
-What erasure cannot reach is said in ``docs/tenant-data.md``: ledger entries written before the
-ledger held digests (they hold the name and masked ID number given when the worker was added,
-and changed names and phones) and the name and strokes inside signature records, which their
-record hash seals.
+
+Sealed records (induction and briefing signatures) take the pseudonym for the typed name and lose
+their strokes; their record hash, which covers the name, cannot be recomputed afterwards, so the
+erasure's own ledger entry states, for each, that it was intact before and what it hashes to
+after (:func:`attested_after_erasure` is what a verifier asks). The worker's own login is
+disabled and loses its name, address and phone. The tenant's cached PDFs are deleted after the
+erasure commits (:func:`delete_erased_objects`), so a permit or record is rendered again with the
+pseudonym.
+
+The ledger's worker and certificate entries hold keyed digests of the name, ID number, phone and
+certificate number, not the values (see :func:`onboarding.services.field_context`), so there is
+nothing readable there to erase. What erasure cannot reach is said in ``docs/tenant-data.md``:
+ledger entries written before the ledger held digests.
 """
 
 from __future__ import annotations
@@ -24,31 +31,64 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import audit
 from infra.db import utcnow
+from infra.documents import cached_documents_prefix
 from infra.errors import Conflict, NotFound
 from infra.field_encryption import FieldCipher
 from infra.i18n import N_
 from infra.schema import load_models
+from infra.storage import ObjectStorage
 from infra.uploads import StoredObject
 from onboarding.access import Viewer
 from onboarding.models import Worker
 from onboarding.services import id_number_context
 from tenants.export import json_bytes
+from tenants.models import ApiToken, User
 
 WORKER_COLUMN = "worker_id"
 UPLOADS_TABLE = "stored_objects"
 # A digest that no ID number produces (real digests are ``<version>:<hex>``), unique per worker.
 ERASED_DIGEST_PREFIX = "erased:"
 ERASED_FIELDS = ("name", "id_number", "birth_date", "phone", "photo", "files")
+ERASED_ACTION = "worker.personal_data_erased"
+# A sealed record is a row whose ``record_hash`` covers its content (signatures); of it, erasure
+# replaces the typed name and empties the drawing, whose digest stays sealed.
+RECORD_HASH = "record_hash"
+SEALED_NAME = "full_name"
+SEALED_DRAWING = "strokes"
+# Rows that copy the worker's name beside their ``worker_id`` (or the worker's login's
+# ``user_id``), such as the people of a geofence watch.
+COPIED_NAME = "name"
+LOGIN_COLUMN = "user_id"
+# An address no mail reaches (RFC 2606), unique per account as the tenant's addresses must be.
+ERASED_EMAIL = "erased-{id}@erased.invalid"
 _NOT_FOUND = N_("Worker not found.")
+
+
+@dataclass(frozen=True)
+class SealedRecords:
+    """How to recompute the record hash of one table's sealed rows."""
+
+    model: type[Any]
+    record_hash: Callable[[Any], str]
+
+
+_SEALED: dict[str, SealedRecords] = {}
+
+
+def register_sealed_records(model: type[Any], record_hash: Callable[[Any], str]) -> None:
+    """Called by the package that seals the rows of ``model``: erasure refuses to run on a
+    table with a record hash that nobody registered, rather than break its seals unawares."""
+    _SEALED[model.__tablename__] = SealedRecords(model, record_hash)
 
 
 def is_erased(worker: Worker) -> bool:
@@ -203,6 +243,82 @@ async def export_personal_data(
     )
 
 
+async def _erase_sealed_records(
+    session: AsyncSession, worker: Worker, name: str
+) -> list[dict[str, Any]]:
+    """Put the pseudonym in the worker's sealed records and empty their drawings; what the
+    erasure's ledger entry attests of each."""
+    attested: list[dict[str, Any]] = []
+    for table in worker_tables():
+        if RECORD_HASH not in table.c:
+            continue
+        sealed = _SEALED.get(table.name)
+        if sealed is None:
+            raise RuntimeError(f"{table.name} holds sealed records that nobody registered")
+        model = sealed.model
+        rows = await session.scalars(
+            select(model).where(model.worker_id == worker.id).order_by(model.id)
+        )
+        for row in rows:
+            intact = sealed.record_hash(row) == row.record_hash
+            if SEALED_NAME in table.c:
+                setattr(row, SEALED_NAME, name)
+            if SEALED_DRAWING in table.c:
+                setattr(row, SEALED_DRAWING, {})
+            attested.append(
+                {
+                    "table": table.name,
+                    "id": row.id,
+                    "intact": intact,
+                    "record_hash": row.record_hash,
+                    "erased_record_hash": sealed.record_hash(row),
+                }
+            )
+    return attested
+
+
+async def _erase_copied_names(session: AsyncSession, worker: Worker, name: str) -> list[str]:
+    """Put the pseudonym in every other row that copied the worker's name; the tables."""
+    changed = []
+    for table in worker_tables():
+        if COPIED_NAME not in table.c or RECORD_HASH in table.c:
+            continue
+        whose = table.c[WORKER_COLUMN] == worker.id
+        if worker.user_id is not None and LOGIN_COLUMN in table.c:
+            whose = whose | (table.c[LOGIN_COLUMN] == worker.user_id)
+        result = await session.execute(
+            update(table)
+            .where(table.c.tenant_id == worker.tenant_id, whose)
+            .values({COPIED_NAME: name})
+        )
+        if result.rowcount:
+            changed.append(table.name)
+    return changed
+
+
+async def _disable_login(session: AsyncSession, worker: Worker, name: str) -> bool:
+    """The worker's own login can no longer sign in and no longer names them; its id stays,
+    as the records it signed and the ledger cite it. Whether there was one."""
+    if worker.user_id is None:
+        return False
+    user = await session.scalar(select(User).where(User.id == worker.user_id))
+    if user is None:
+        return False
+    user.name = name
+    user.email = ERASED_EMAIL.format(id=user.id)
+    user.phone = None
+    user.password_hash = None
+    user.is_active = False
+    user.failed_login_count = 0
+    user.locked_until = None
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return True
+
+
 async def erase_personal_data(
     session: AsyncSession,
     viewer: Viewer,
@@ -212,12 +328,16 @@ async def erase_personal_data(
     cipher: FieldCipher,
 ) -> list[str]:
     """Erase the worker's personal data (see the module's description); the storage keys whose
-    objects the caller deletes once this has committed."""
+    objects the caller deletes with :func:`delete_erased_objects` once this has committed."""
     worker = await _reviewed_worker(session, viewer, contractor_id, worker_id)
     if is_erased(worker):
         raise Conflict("worker", "already_erased", N_("This worker's data is already erased."))
     found = await _records(session, worker)
-    worker.name = pseudonym(worker)
+    name = pseudonym(worker)
+    sealed = await _erase_sealed_records(session, worker, name)
+    copied = await _erase_copied_names(session, worker, name)
+    login = await _disable_login(session, worker, name)
+    worker.name = name
     # Encrypting an empty value keeps the column readable by everything that decrypts it,
     # such as the re-encryption after a key rotation.
     worker.id_number_encrypted = cipher.encrypt("", context=id_number_context())
@@ -232,10 +352,61 @@ async def erase_personal_data(
     await session.flush()
     await audit.record(
         session,
-        action="worker.personal_data_erased",
+        action=ERASED_ACTION,
         subject_type="worker",
         subject_id=worker.id,
         actor_id=viewer.user_id,
-        payload={"fields": list(ERASED_FIELDS), "files": len(found.uploads)},
+        payload={
+            "fields": list(ERASED_FIELDS),
+            "files": len(found.uploads),
+            "sealed_records": sealed,
+            "named_in": copied,
+            "login_disabled": login,
+            "cached_documents_deleted": True,
+        },
     )
     return [upload.key for upload in found.uploads]
+
+
+def delete_erased_objects(storage: ObjectStorage, tenant_id: uuid.UUID, keys: Iterable[str]) -> int:
+    """After the erasure committed: delete the worker's files, and every PDF the tenant has
+    cached. A cached PDF is named by a hash of what it shows, not by whom, so the worker's cannot
+    be told apart; the others are rendered again when next asked for. How many were deleted."""
+    doomed = [*keys, *storage.keys(cached_documents_prefix(tenant_id))]
+    for key in doomed:
+        storage.delete(key)
+    return len(doomed)
+
+
+async def attested_after_erasure(
+    session: AsyncSession,
+    *,
+    worker_id: uuid.UUID | None,
+    table: str,
+    record_id: uuid.UUID,
+    record_hash: str,
+    recomputed: str,
+) -> bool:
+    """Whether the worker's erasure, in an intact ledger entry, attests that this sealed record
+    was intact when erased, under ``record_hash``, and hashes to ``recomputed`` since: the check
+    that replaces recomputing the record hash once the name it covers is gone."""
+    if worker_id is None:
+        return False
+    entries = await session.scalars(
+        select(audit.AuditEntry).where(
+            audit.AuditEntry.action == ERASED_ACTION,
+            audit.AuditEntry.subject_type == "worker",
+            audit.AuditEntry.subject_id == str(worker_id),
+        )
+    )
+    wanted = {
+        "table": table,
+        "id": str(record_id),
+        "intact": True,
+        "record_hash": record_hash,
+        "erased_record_hash": recomputed,
+    }
+    return any(
+        audit.entry_intact(entry) and wanted in entry.payload.get("sealed_records", [])
+        for entry in entries
+    )

@@ -153,7 +153,11 @@ class InvitationIn(Input, kw_only=True):
 
 
 class OnboardingSettingsIn(Input, kw_only=True):
-    open_registration: bool
+    """A field left out keeps its value. The reminder days' rules (how many, which days) are the
+    services', so the refusal names them; the limit here only stops abuse."""
+
+    open_registration: bool | UnsetType = UNSET
+    reminder_days: Annotated[list[int], Meta(max_length=20)] | UnsetType = UNSET
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -277,3 +281,4 @@ class InvitationRead(msgspec.Struct, kw_only=True):
 
 class OnboardingSettingsRead(msgspec.Struct, kw_only=True):
     open_registration: bool
+    reminder_days: list[int]

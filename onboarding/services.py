@@ -84,12 +84,14 @@ from onboarding.states import (
     item_transition,
 )
 from onboarding.validators import IdNumber, normalise, validate_id_number, validate_uscc
+from tenants import entitlements
 from tenants import services as tenant_services
 from tenants.models import Role, User
 
 ID_NUMBER_FIELD = "workers.id_number"
 NAME_FIELD = "workers.name"
 PHONE_FIELD = "workers.phone"
+CERTIFICATE_NUMBER_FIELD = "certificates.number"
 DEFAULT_INVITATION_DAYS = 14
 MAX_REMINDER_DAY = 365
 MAX_REMINDERS = 5
@@ -1050,8 +1052,25 @@ async def list_certificates(
     )
 
 
+def _certificate_ledger_values(cipher: FieldCipher, values: dict[str, Any]) -> dict[str, Any]:
+    """A certificate's values as the ledger keeps them: the number, often the holder's ID
+    number, as its keyed digest, like the worker's own fields."""
+    kept = _ledger_values(values)
+    if "number" in kept:
+        number = kept.pop("number")
+        kept["number_digest"] = cipher.digest(
+            number, context=field_context(CERTIFICATE_NUMBER_FIELD)
+        )
+    return kept
+
+
 async def add_certificate(
-    session: AsyncSession, viewer: Viewer, contractor_id: uuid.UUID, data: CertificateIn
+    session: AsyncSession,
+    viewer: Viewer,
+    contractor_id: uuid.UUID,
+    data: CertificateIn,
+    *,
+    cipher: FieldCipher,
 ) -> Certificate:
     contractor = await _editable(session, viewer, contractor_id)
     worker = await _worker_of(session, contractor.id, data.worker_id)
@@ -1091,9 +1110,14 @@ async def add_certificate(
         {
             "worker_id": worker.id,
             "kind": certificate.kind,
-            "number": certificate.number,
-            "issued_on": _day(certificate.issued_on),
-            "expires_on": _day(certificate.expires_on),
+            **_certificate_ledger_values(
+                cipher,
+                {
+                    "number": certificate.number,
+                    "issued_on": certificate.issued_on,
+                    "expires_on": certificate.expires_on,
+                },
+            ),
             "scan_id": certificate.scan_id,
         },
     )
@@ -1106,6 +1130,8 @@ async def update_certificate(
     contractor_id: uuid.UUID,
     certificate_id: uuid.UUID,
     data: CertificateUpdate,
+    *,
+    cipher: FieldCipher,
 ) -> Certificate:
     """Change a certificate (a renewal, a corrected number); it is checked by EHS again."""
     contractor = await _editable(session, viewer, contractor_id)
@@ -1147,7 +1173,11 @@ async def update_certificate(
         "certificate",
         certificate.id,
         viewer,
-        {"changes": _ledger_values(changes), "from": previous, "to": certificate.state},
+        {
+            "changes": _certificate_ledger_values(cipher, changes),
+            "from": previous,
+            "to": certificate.state,
+        },
     )
     return certificate
 
@@ -1155,15 +1185,44 @@ async def update_certificate(
 # --- review ----------------------------------------------------------------------------------
 
 
+async def _workers_starting_to_count(
+    session: AsyncSession, contractor: Contractor, data: ReviewIn
+) -> int:
+    """How many workers this review adds to the plan's active workers (see
+    :func:`tenants.entitlements.active_worker_count`): those it verifies in an admitted company,
+    or, when it approves the company, those it verifies and those verified earlier in the review.
+    A verdict the review itself will refuse is not counted, so that its own error answers."""
+    approving = data.decision == "approve" and contractor.state == ContractorState.SUBMITTED
+    admitted = data.decision is None and contractor.state in entitlements.ADMITTED_CONTRACTOR_STATES
+    if not (approving or admitted):
+        return 0
+    verifying = {verdict.id for verdict in data.workers if verdict.verdict == "verified"}
+    counting = Worker.id.in_(verifying) & (Worker.state == ItemState.PENDING.value)
+    if approving:
+        counting = counting | (Worker.state == ItemState.VERIFIED.value)
+    query = select(func.count()).select_from(Worker).where(Worker.contractor_id == contractor.id)
+    return (await session.execute(query.where(counting))).scalar_one()
+
+
 async def review_contractor(
-    session: AsyncSession, viewer: Viewer, contractor_id: uuid.UUID, data: ReviewIn
+    session: AsyncSession,
+    viewer: Viewer,
+    contractor_id: uuid.UUID,
+    data: ReviewIn,
+    *,
+    billing: entitlements.BillingPolicy | None = None,
 ) -> Contractor:
     """One EHS decision on a company and, in the same transaction, on each document, worker and
     certificate named, each with its reason. Without a decision only the items are judged (a
     partial review, or items added after admission). Approval needs every pending item judged
-    and the required documents verified."""
+    and the required documents verified. With ``billing``, a review that would take the tenant
+    past its plan's active workers answers 402 before anything changes; without it (demo data,
+    tests of admission alone) the plan is not consulted."""
     ensure_reviewer(viewer)
     contractor = await _contractor(session, contractor_id, lock=True)
+    if billing is not None:
+        adding = await _workers_starting_to_count(session, contractor, data)
+        await entitlements.ensure_can_add_active_workers(session, billing, adding)
     await session.run_sync(lambda sync: apply_review(sync, viewer, contractor, data))
     return contractor
 

@@ -21,6 +21,7 @@ from infra.tenancy import current_tenant_id
 from onboarding.clock import plant_today
 from onboarding.expiry import EXPIRY_TASK, watch_expiry
 from onboarding.models import Worker
+from onboarding.personal_data import is_erased
 from onboarding.services import id_number_context
 
 
@@ -55,7 +56,10 @@ def reencrypt_id_numbers(session: Session) -> int:
     for worker in stale:
         number = cipher.decrypt(worker.id_number_encrypted, context=context)
         worker.id_number_encrypted = cipher.encrypt(number, context=context)
-        worker.id_number_digest = cipher.digest(number, context=context)
+        # An erased worker's digest is the mark of the erasure, and unique to them: the digest of
+        # their empty number would be the same for every erased worker of the company.
+        if not is_erased(worker):
+            worker.id_number_digest = cipher.digest(number, context=context)
     if stale:
         session.flush()
         audit.append_entry(

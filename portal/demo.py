@@ -748,6 +748,7 @@ async def _add_records(
                     expires_on=today + timedelta(days=max(cert.expires_in_days, 1)),
                     scan_id=scan,  # type: ignore[arg-type]
                 ),
+                cipher=cipher,
             )
             if cert.expires_in_days < 1:
                 lapsed.append((certificate, cert.expires_in_days))

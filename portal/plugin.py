@@ -70,6 +70,7 @@ from portal.guards import billing_allows_writes
 from portal.identity import API_PREFIX, IdentityMiddleware
 from portal.sessions import RotatingSessionConfig
 from portal.web.alerts import AlertPages
+from portal.web.billing import BillingPages
 from portal.web.exports import ExportPages
 from portal.web.files import download_file
 from portal.web.hq import HqPages
@@ -155,7 +156,10 @@ def _is_sign_in_attempt(request: Any) -> bool:
     path = request.url.path
     joining = "/invitations/" in path and "/admin/" not in path
     is_registration_page = path.startswith("/t/") and (path.endswith("/register") or joining)
-    return request.method == "POST" and (path in SIGN_IN_PATHS or is_registration_page)
+    joining_by_api = path.startswith("/api/v1/user-invitations/") and path.endswith("/accept")
+    return request.method == "POST" and (
+        path in SIGN_IN_PATHS or is_registration_page or joining_by_api
+    )
 
 
 class PortalPlugin(InitPluginProtocol):
@@ -248,6 +252,7 @@ class PortalPlugin(InitPluginProtocol):
                 PermitPages,
                 PermitAdminPages,
                 TenantAdminPages,
+                BillingPages,
                 SignupPages,
                 UserAdminPages,
                 InvitationPages,

@@ -13,6 +13,7 @@ subscription from the API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -34,13 +35,19 @@ from infra.tasks import app, worker_database, worker_settings
 from infra.tenancy import tenant_scope
 from tenants.entitlements import (
     BillingPolicy,
+    active_worker_count,
     current_plan,
     current_subscription,
     effective_status,
+    ensure_plan_fits,
+    grace_end,
+    live_subscription_id,
     plant_count,
     refresh_tenant_status,
     set_tenant_status,
     store_status,
+    subscription_status,
+    trial_end,
 )
 from tenants.models import StripeEvent, Subscription, Tenant, TenantStatus
 from tenants.schemas import BillingRead, InvoiceRead, LimitsRead, UsageRead
@@ -50,6 +57,8 @@ logger = logging.getLogger(__name__)
 BILLING_OFF = N_("Billing is not switched on for this installation.")
 INVOICES_SHOWN = 24
 SIGNATURE_HEADER = "Stripe-Signature"
+# Where Stripe sends the administrator back to, under the tenant's address.
+BILLING_PAGE = "/t/{slug}/admin/billing"
 
 # Within one second Stripe's order is unknown; this is the order in which the events of one
 # subscription normally happen, and a deletion ends everything.
@@ -75,6 +84,17 @@ _STRIPE_STATUSES = {
 
 class BillingProviderFailed(DomainError):
     status_code = 502
+
+
+@dataclass(frozen=True)
+class PlanPrice:
+    """What Stripe charges for a plan: ``amount`` in the currency's smallest unit (``None`` for
+    a price Stripe works out otherwise, such as tiers) every ``interval_count`` ``interval``s."""
+
+    amount: int | None
+    currency: str
+    interval: str | None
+    interval_count: int
 
 
 class EventOutcome:
@@ -375,6 +395,12 @@ async def _stripe(policy: BillingPolicy) -> AsyncIterator[stripe.StripeClient]:
         await http_client.close_async()
 
 
+def _billing_page(policy: BillingPolicy, tenant: Tenant | None) -> str:
+    if tenant is None:
+        return policy.base_url
+    return policy.base_url + BILLING_PAGE.format(slug=tenant.slug)
+
+
 async def start_checkout(
     session: AsyncSession,
     policy: BillingPolicy,
@@ -383,8 +409,13 @@ async def start_checkout(
     *,
     actor_id: uuid.UUID | None = None,
 ) -> str:
-    """A Checkout Session for ``plan_name``; its URL. The tenant id travels in
-    ``client_reference_id`` and the subscription's metadata, which is how webhooks find it."""
+    """The Stripe page where the administrator pays for ``plan_name``; its URL.
+
+    Without a live subscription that is a Checkout Session: the tenant id travels in
+    ``client_reference_id`` and the subscription's metadata, which is how webhooks find it. With
+    one, a second Checkout would start a second subscription, so it is a customer-portal session
+    that confirms the change of the existing subscription's price instead. Either way a plan
+    smaller than what the tenant already uses is refused first."""
     if not policy.enabled:
         raise NotFound(BILLING_OFF)
     plan = policy.plans.get(plan_name)
@@ -392,18 +423,26 @@ async def start_checkout(
         raise InvalidInput(
             "plan", "enum", N_("Not one of the plans: %(plans)s."), plans=", ".join(policy.plans)
         )
+    await ensure_plan_fits(session, policy, plan_name)
     tenant = await session.get(Tenant, tenant_id)
     subscription = await current_subscription(session)
+    live = live_subscription_id(subscription)
+    if live is not None and subscription is not None and subscription.stripe_customer_id:
+        if subscription.plan == plan_name:
+            raise Conflict("plan", "current", N_("The tenant is on this plan already."))
+        return await _start_plan_change(
+            session, policy, tenant, subscription, plan_name, actor_id=actor_id
+        )
     metadata = {"tenant_id": str(tenant_id), "plan": plan_name}
-    return_to = f"{policy.base_url}/t/{tenant.slug}/" if tenant else policy.base_url
+    return_to = _billing_page(policy, tenant)
     params: dict[str, Any] = {
         "mode": "subscription",
         "line_items": [{"price": plan.price, "quantity": 1}],
         "client_reference_id": str(tenant_id),
         "metadata": metadata,
         "subscription_data": {"metadata": metadata},
-        "success_url": return_to + "?billing=done",
-        "cancel_url": return_to + "?billing=cancelled",
+        "success_url": return_to + "?done=subscribed",
+        "cancel_url": return_to + "?done=checkout_cancelled",
     }
     if subscription is not None and subscription.stripe_customer_id:
         params["customer"] = subscription.stripe_customer_id
@@ -420,9 +459,71 @@ async def start_checkout(
     return str(checkout.url)
 
 
+async def _start_plan_change(
+    session: AsyncSession,
+    policy: BillingPolicy,
+    tenant: Tenant | None,
+    subscription: Subscription,
+    plan_name: str,
+    *,
+    actor_id: uuid.UUID | None,
+) -> str:
+    """A customer-portal session showing the change of the live subscription to ``plan_name``
+    with its proration, for the administrator to confirm. The webhook that follows a
+    confirmation changes the plan here, as for every other change."""
+    subscription_id = str(subscription.stripe_subscription_id)
+    return_to = _billing_page(policy, tenant)
+    async with _stripe(policy) as client:
+        current = await client.v1.subscriptions.retrieve_async(subscription_id)
+        item_id = _first_item(current).get("id")
+        if not item_id:
+            logger.error("Stripe subscription %s has no item to change", subscription_id)
+            raise BillingProviderFailed(
+                N_("The payment provider did not answer as expected. Try again in a moment.")
+            )
+        portal = await client.v1.billing_portal.sessions.create_async(
+            {
+                "customer": str(subscription.stripe_customer_id),
+                "return_url": return_to,
+                "flow_data": {
+                    "type": "subscription_update_confirm",
+                    "subscription_update_confirm": {
+                        "subscription": subscription_id,
+                        "items": [
+                            {"id": item_id, "price": policy.plans[plan_name].price, "quantity": 1}
+                        ],
+                    },
+                    "after_completion": {
+                        "type": "redirect",
+                        "redirect": {"return_url": return_to + "?done=plan_changed"},
+                    },
+                },
+            }
+        )
+    await audit.record(
+        session,
+        action="billing.plan_change_started",
+        subject_type="tenant",
+        subject_id=subscription.tenant_id,
+        actor_id=actor_id,
+        payload={
+            "plan": plan_name,
+            "from_plan": subscription.plan,
+            "subscription_id": subscription_id,
+            "portal_session": portal.id,
+        },
+    )
+    return str(portal.url)
+
+
 async def _customer_id(session: AsyncSession) -> str | None:
     subscription = await current_subscription(session)
     return subscription.stripe_customer_id if subscription else None
+
+
+async def has_customer(session: AsyncSession) -> bool:
+    """Whether the tenant is a Stripe customer yet, and so has a customer portal to open."""
+    return await _customer_id(session) is not None
 
 
 async def open_customer_portal(
@@ -434,13 +535,36 @@ async def open_customer_portal(
     customer = await _customer_id(session)
     if customer is None:
         raise Conflict("plan", "subscribe_first", N_("Subscribe to a plan first."))
-    tenant = await session.get(Tenant, tenant_id)
-    return_url = f"{policy.base_url}/t/{tenant.slug}/" if tenant else policy.base_url
+    return_url = _billing_page(policy, await session.get(Tenant, tenant_id))
     async with _stripe(policy) as client:
         portal = await client.v1.billing_portal.sessions.create_async(
             {"customer": customer, "return_url": return_url}
         )
     return str(portal.url)
+
+
+async def plan_prices(policy: BillingPolicy) -> dict[str, PlanPrice]:
+    """What Stripe charges for each plan, read from its prices: the configuration names only
+    the price ids, so an amount changed in Stripe is shown as it is charged."""
+    if not policy.enabled:
+        raise NotFound(BILLING_OFF)
+    prices = {}
+    async with _stripe(policy) as client:
+        answers = await asyncio.gather(
+            *(client.v1.prices.retrieve_async(plan.price) for plan in policy.plans.values()),
+            return_exceptions=True,
+        )
+        for name, price in zip(policy.plans, answers, strict=True):
+            if isinstance(price, BaseException):
+                raise price
+            recurring = price.get("recurring") or {}
+            prices[name] = PlanPrice(
+                amount=price.get("unit_amount"),
+                currency=price.get("currency", ""),
+                interval=recurring.get("interval"),
+                interval_count=recurring.get("interval_count") or 1,
+            )
+    return prices
 
 
 async def list_invoices(session: AsyncSession, policy: BillingPolicy) -> list[InvoiceRead]:
@@ -477,20 +601,31 @@ async def overview(
 ) -> BillingRead:
     """Plan, status (brought up to date with the clock), limits and usage."""
     status = await refresh_tenant_status(session, policy, tenant_id, now)
+    tenant = await session.get_one(Tenant, tenant_id)
     subscription = await current_subscription(session)
     plan_name = current_plan(policy, subscription) if policy.enabled else None
     plan = policy.plans.get(plan_name) if plan_name else None
+    clock_running = policy.enabled and subscription_status(subscription) is None
     return BillingRead(
         enabled=policy.enabled,
         plan=plan_name,
         status=status.value,
         current_period_end=subscription.current_period_end if subscription else None,
         past_due_since=subscription.past_due_since if subscription else None,
+        trial_ends_at=trial_end(tenant, policy)
+        if clock_running and status is TenantStatus.TRIALING
+        else None,
+        read_only_at=grace_end(subscription, policy)
+        if policy.enabled and status is TenantStatus.PAST_DUE
+        else None,
+        subscribed=policy.enabled and live_subscription_id(subscription) is not None,
         limits=LimitsRead(
             max_plants=plan.max_plants if plan else None,
             max_active_workers=plan.max_active_workers if plan else None,
         ),
-        usage=UsageRead(plants=await plant_count(session)),
+        usage=UsageRead(
+            plants=await plant_count(session), active_workers=await active_worker_count(session)
+        ),
     )
 
 

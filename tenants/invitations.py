@@ -14,6 +14,7 @@ no entitlement bites here.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -27,13 +28,26 @@ from infra.notify import Notification, NotificationKind
 from infra.security import new_secret, secret_digest
 from tenants import services, signup
 from tenants.access import Principal
-from tenants.models import Invitation, Role, Tenant, User
+from tenants.models import Invitation, Plant, Role, Tenant, User
 from tenants.notifications import queue_notification
 
 INVITATION_VALID_FOR = timedelta(days=7)
 INVITABLE_ROLES = tuple(role for role in Role if role.is_host)
 INVITATION_NOT_FOUND = N_("Invitation not found.")
 MAX_NAME_LENGTH = 100
+
+
+class UnusableInvitation(InvalidInput):
+    """A link that cannot be used (any more): the rule says why, ``unknown``, ``used``,
+    ``revoked`` or ``expired``."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a usable link offers: the role, on one plant or on every plant."""
+
+    invitation: Invitation
+    plant: Plant | None
 
 
 def _invitation_url(base_url: str, slug: str, token: str) -> str:
@@ -198,18 +212,29 @@ async def open_invitation(session: AsyncSession, token: str, *, lock: bool = Fal
         query = query.with_for_update()
     invitation = (await session.execute(query)).scalar_one_or_none()
     if invitation is None:
-        raise InvalidInput("token", "unknown", N_("This invitation link is not valid."))
+        raise UnusableInvitation("token", "unknown", N_("This invitation link is not valid."))
     if invitation.accepted_at is not None:
-        raise InvalidInput("token", "used", N_("This invitation was already accepted."))
+        raise UnusableInvitation("token", "used", N_("This invitation was already accepted."))
     if invitation.revoked_at is not None:
-        raise InvalidInput("token", "revoked", N_("This invitation was revoked."))
+        raise UnusableInvitation("token", "revoked", N_("This invitation was revoked."))
     if invitation.expires_at <= utcnow():
-        raise InvalidInput(
+        raise UnusableInvitation(
             "token",
             "expired",
             N_("This invitation has expired. Ask your administrator for a new one."),
         )
     return invitation
+
+
+async def offer(session: AsyncSession, token: str) -> Offer:
+    """What the person holding the link is asked to join as, before choosing a password."""
+    invitation = await open_invitation(session, token)
+    plant = (
+        await services.get_plant(session, invitation.plant_id)
+        if invitation.plant_id is not None
+        else None
+    )
+    return Offer(invitation, plant)
 
 
 async def accept(

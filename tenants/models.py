@@ -233,6 +233,8 @@ class NotificationChannelSettings(TenantOwned):
     sms_template_id: Mapped[str | None] = mapped_column(String(64))
     sms_access_key_id: Mapped[str | None] = mapped_column(String(128))
     sms_secret_encrypted: Mapped[str | None] = mapped_column(String(600))
+    # Tencent Cloud's SmsSdkAppId: its templates and signatures belong to an application.
+    sms_app_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Subscription(TenantOwned):

@@ -50,7 +50,8 @@ from infra.notify import (
     render_notification,
 )
 from infra.notify.email import EmailChannel, SmtpConfig
-from infra.notify.sms import mask_phone
+from infra.notify.sms import SmsChannel, mask_phone
+from infra.notify.sms_gateways import SMS_VENDORS, SmsAccount, gateway_provider
 from infra.security import new_secret
 from infra.tasks import worker_settings
 from infra.tenancy import TenantMismatch, current_tenant_id
@@ -149,6 +150,19 @@ def _tenant_smtp(session: Session) -> NotificationChannelSettings | None:
     return row if row is not None and row.smtp_host else None
 
 
+def _channel_secret(encrypted: str, name: str, what: str) -> str:
+    """A secret of the tenant's own channel account; one that no longer decrypts (the key was
+    replaced) fails the delivery for good, naming it, until the administrator enters it again."""
+    try:
+        return field_cipher(worker_settings()).decrypt(
+            encrypted, context=channel_secret_context(name)
+        )
+    except FieldDecryptionError as exc:
+        raise DeliveryFailed(
+            f"the tenant's {what} does not decrypt: enter it again", retryable=False
+        ) from exc
+
+
 def email_channel_for(session: Session, channels: Channels) -> EmailChannel | None:
     """The tenant's own SMTP server when its administrator set one, else the installation's
     (``None``: e-mail is off)."""
@@ -157,14 +171,7 @@ def email_channel_for(session: Session, channels: Channels) -> EmailChannel | No
         return channels.email
     password = ""
     if row.smtp_password_encrypted:
-        try:
-            password = field_cipher(worker_settings()).decrypt(
-                row.smtp_password_encrypted, context=channel_secret_context("smtp_password")
-            )
-        except FieldDecryptionError as exc:
-            raise DeliveryFailed(
-                "the tenant's SMTP password does not decrypt: enter it again", retryable=False
-            ) from exc
+        password = _channel_secret(row.smtp_password_encrypted, "smtp_password", "SMTP password")
     return EmailChannel(
         SmtpConfig(
             host=row.smtp_host,
@@ -175,6 +182,42 @@ def email_channel_for(session: Session, channels: Channels) -> EmailChannel | No
             starttls=row.smtp_starttls,
         )
     )
+
+
+def sms_channel_for(session: Session, channels: Channels) -> SmsChannel:
+    """The tenant's own Alibaba Cloud or Tencent Cloud SMS account when its administrator set
+    one, else the installation's provider. An account that cannot be used as stored (a secret
+    that does not decrypt, a Tencent Cloud account without its SDK AppID) fails the delivery for
+    good: retrying does not mend it, the administrator does."""
+    row = session.scalar(select(NotificationChannelSettings))
+    if row is None or not row.sms_provider:
+        return channels.sms
+    vendor = row.sms_provider
+    if vendor not in SMS_VENDORS:
+        raise DeliveryFailed(f"the tenant's SMS provider {vendor!r} is not known", retryable=False)
+    if not (row.sms_sign_name and row.sms_template_id and row.sms_access_key_id):
+        raise DeliveryFailed(
+            "the tenant's SMS account lacks its signature, template or access key",
+            retryable=False,
+        )
+    if vendor == "tencent" and not row.sms_app_id:
+        raise DeliveryFailed(
+            "the tenant's Tencent Cloud SMS account lacks its SDK AppID: enter it on the "
+            "channels page",
+            retryable=False,
+        )
+    if not row.sms_secret_encrypted:
+        raise DeliveryFailed("the tenant's SMS account has no secret stored", retryable=False)
+    secret = _channel_secret(row.sms_secret_encrypted, "sms_secret", "SMS secret")
+    account = SmsAccount(
+        vendor=vendor,
+        sign_name=row.sms_sign_name,
+        template_id=row.sms_template_id,
+        access_key_id=row.sms_access_key_id,
+        secret=secret,
+        app_id=row.sms_app_id or "",
+    )
+    return SmsChannel(gateway_provider(account, channels.sms_endpoints))
 
 
 def plan(
@@ -247,7 +290,7 @@ def send(
             return DeliveryStatus.SKIPPED
         email.send(notification, rendered, delivery.destination)
     elif delivery.channel is ChannelName.SMS:
-        channels.sms.send(notification, rendered, delivery.destination)
+        sms_channel_for(session, channels).send(notification, rendered, delivery.destination)
     else:
         endpoint = _endpoint(session, delivery.destination)
         if endpoint is None:

@@ -118,7 +118,10 @@ class LimitsRead(msgspec.Struct, kw_only=True):
 
 
 class UsageRead(msgspec.Struct, kw_only=True):
+    """What the limits count: plants, and admitted contractor workers."""
+
     plants: int
+    active_workers: int
 
 
 class BillingRead(msgspec.Struct, kw_only=True):
@@ -127,6 +130,12 @@ class BillingRead(msgspec.Struct, kw_only=True):
     status: str
     current_period_end: datetime | None
     past_due_since: datetime | None
+    # When the running clock turns the tenant read-only: the trial's end while trialing without
+    # a subscription, the grace period's end while past due.
+    trial_ends_at: datetime | None = None
+    read_only_at: datetime | None = None
+    # A Stripe subscription that is not deleted: a new plan changes it rather than adding one.
+    subscribed: bool = False
     limits: LimitsRead
     usage: UsageRead
 
@@ -184,6 +193,27 @@ class InvitationRead(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+class InvitationAcceptIn(Input):
+    """Joining by an invitation: the tenant of the link, the person's name and password. The
+    password's strength is a rule of ``tenants.signup``, named with its field."""
+
+    tenant: Slug
+    name: Name
+    password: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class InvitationOfferRead(msgspec.Struct, kw_only=True):
+    """What an invitation link offers, shown before the person chooses a password."""
+
+    tenant_slug: str
+    tenant_name: str
+    email: str
+    role: str
+    plant_id: uuid.UUID | None
+    plant_name: str | None
+    expires_at: datetime
+
+
 # --- tenant administration ---------------------------------------------------------------------
 
 HOST_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
@@ -219,6 +249,8 @@ class SmsSettingsIn(Input, kw_only=True):
     template_id: Annotated[str, Meta(min_length=1, max_length=64)]
     access_key_id: Annotated[str, Meta(min_length=1, max_length=128)]
     secret: Annotated[str, Meta(max_length=256)] = ""
+    # Tencent Cloud's SmsSdkAppId, digits; Alibaba Cloud has none.
+    app_id: Annotated[str, Meta(pattern=r"^[0-9]*$", max_length=32)] = ""
 
 
 class WebhookIn(Input):

@@ -212,7 +212,9 @@ async def create_user(
         subject_type="user",
         subject_id=user.id,
         actor_id=actor_id,
-        payload={"email": user.email, "name": name, "locale": locale},
+        # The user's row holds the name and address; the ledger, which nothing can erase, only
+        # the account's id, so a worker's own login can be erased with the worker.
+        payload={"locale": locale},
     )
     return user
 
@@ -586,10 +588,15 @@ async def save_sms_settings(
     row = await _channel_row(session)
     if not data.secret and row.sms_secret_encrypted is None:
         raise InvalidInput("secret", "required", N_("The access key needs its secret."))
+    if data.provider == "tencent" and not data.app_id:
+        raise InvalidInput(
+            "app_id", "required", N_("Tencent Cloud SMS needs the SDK AppID of its application.")
+        )
     row.sms_provider = data.provider
     row.sms_sign_name = data.sign_name
     row.sms_template_id = data.template_id
     row.sms_access_key_id = data.access_key_id
+    row.sms_app_id = data.app_id or None
     if data.secret:
         row.sms_secret_encrypted = cipher.encrypt(
             data.secret, context=channel_secret_context("sms_secret")
@@ -606,6 +613,7 @@ async def save_sms_settings(
             "sign_name": data.sign_name,
             "template_id": data.template_id,
             "access_key_id": data.access_key_id,
+            "app_id": data.app_id,
             "secret_changed": bool(data.secret),
         },
     )

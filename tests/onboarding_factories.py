@@ -214,6 +214,7 @@ class OnboardingFactory:
                     expires_on=expires_on or today + timedelta(days=2 * 365),
                     scan_id=scan,
                 ),
+                cipher=self.cipher,
             )
         company.certificates[f"{worker}:{kind.value}"] = certificate.id
         return certificate.id

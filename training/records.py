@@ -31,6 +31,7 @@ from infra.uploads import StoredObject
 from infra.verification import Verdict, VerificationStatus, register_verifier
 from onboarding.clock import plant_today
 from onboarding.models import Contractor, Worker
+from onboarding.personal_data import attested_after_erasure
 from tenants.models import Plant, Tenant
 from training import content as induction_content
 from training.evidence import induction_record_document, record_hash
@@ -69,16 +70,29 @@ async def _intact(
         return None
     image_bytes = await _stored_bytes(storage, image.key)
     recomputed = record_hash(induction_record_document(signature))
+    # Once the signer's personal data is erased, the typed name the hash covers is gone and the
+    # strokes and image with it: the erasure's ledger entry attests what the record hashes to.
+    erased = recomputed != signature.record_hash and await attested_after_erasure(
+        session,
+        worker_id=signature.worker_id,
+        table=InductionSignature.__tablename__,
+        record_id=signature.id,
+        record_hash=signature.record_hash,
+        recomputed=recomputed,
+    )
     checks = (
         induction_content.content_hash(version.content) == version.content_hash,
         version.content_hash == signature.content_hash,
-        recomputed == signature.record_hash,
+        recomputed == signature.record_hash or erased,
         entry_intact(entry),
         entry.subject_id == str(signature.id),
         entry.payload.get("record_hash") == signature.record_hash,
-        strokes_digest(signature.strokes) == signature.strokes_sha256,
-        image_bytes is not None
-        and hashlib.sha256(image_bytes).hexdigest() == signature.image_sha256,
+        erased or strokes_digest(signature.strokes) == signature.strokes_sha256,
+        erased
+        or (
+            image_bytes is not None
+            and hashlib.sha256(image_bytes).hexdigest() == signature.image_sha256
+        ),
         image.sha256 == signature.image_sha256,
     )
     return version if all(checks) else None

@@ -30,6 +30,7 @@ from infra.uploads import StoredObject
 from onboarding.access import viewer_for
 from onboarding.clock import plant_date, plant_today
 from onboarding.models import Contractor, Worker
+from onboarding.personal_data import register_sealed_records
 from onboarding.services import worker_for_user
 from onboarding.states import ContractorState, ItemState
 from tenants.access import Principal, has_role_for_plant, visible_plant_ids
@@ -38,11 +39,14 @@ from training import content as induction_content
 from training import quiz
 from training.evidence import (
     SigningDevice,
+    briefing_record_document,
     induction_record_document,
+    record_hash,
     seal,
     signature_evidence,
 )
 from training.models import (
+    BriefingSignature,
     Induction,
     InductionSignature,
     InductionVersion,
@@ -57,6 +61,15 @@ from training.schemas import (
 )
 from training.signature import (
     CONSENT_SENTENCE,
+)
+
+# Erasing a worker's personal data rewrites the name in their signatures, so it must be able to
+# say what the records hash to afterwards.
+register_sealed_records(
+    InductionSignature, lambda signature: record_hash(induction_record_document(signature))
+)
+register_sealed_records(
+    BriefingSignature, lambda signature: record_hash(briefing_record_document(signature))
 )
 
 AUTHOR_ROLES = frozenset({Role.EHS_OFFICER, Role.TENANT_ADMIN})

@@ -43,7 +43,7 @@ one), ``url`` (an absolute link to the record) and ``timezone`` (IANA, default A
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from infra.notify.email import EmailChannel, SmtpConfig
@@ -63,6 +63,7 @@ from infra.notify.sms import (
     SmsProvider,
     sms_provider_from_settings,
 )
+from infra.notify.sms_gateways import SmsAccount, SmsEndpoints, gateway_provider
 from infra.notify.webhook import WebhookChannel, WebhookEndpoint, WebhookFormat
 from infra.settings import Settings
 
@@ -76,7 +77,9 @@ __all__ = [
     "Notification",
     "NotificationKind",
     "Rendered",
+    "SmsAccount",
     "SmsChannel",
+    "SmsEndpoints",
     "SmsMessage",
     "SmsProvider",
     "SmtpConfig",
@@ -84,17 +87,21 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookFormat",
     "channels_for",
+    "gateway_provider",
     "render_notification",
 ]
 
 
 @dataclass(frozen=True)
 class Channels:
-    """The adapters a worker delivers with; ``email`` is ``None`` when no SMTP host is set."""
+    """The adapters a worker delivers with; ``email`` is ``None`` when no SMTP host is set.
+    ``sms`` is the installation's provider; ``sms_endpoints`` is where a tenant's own gateway
+    account is sent to."""
 
     email: EmailChannel | None
     sms: SmsChannel
     webhook: WebhookChannel
+    sms_endpoints: SmsEndpoints = field(default_factory=SmsEndpoints)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Channels:
@@ -103,6 +110,9 @@ class Channels:
             email=EmailChannel(smtp) if smtp else None,
             sms=SmsChannel(sms_provider_from_settings(settings)),
             webhook=WebhookChannel(),
+            sms_endpoints=SmsEndpoints(
+                aliyun=settings.sms_aliyun_endpoint, tencent=settings.sms_tencent_endpoint
+            ),
         )
 
 

@@ -1,6 +1,7 @@
 """SMS behind a provider interface. Chinese SMS gateways (Aliyun, Tencent Cloud) send only
 pre-approved templates filled with parameters, so a provider gets the kind and the context as
-well as the rendered text; the logging provider of the embedded default uses the text."""
+well as the rendered text; the logging provider of the embedded default uses the text. A
+tenant's own Alibaba Cloud or Tencent Cloud account is served by ``infra.notify.sms_gateways``."""
 
 from __future__ import annotations
 

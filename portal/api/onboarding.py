@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post, put
-from litestar.datastructures import UploadFile
+from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Body, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
+from msgspec import UnsetType
 
 from infra.errors import FieldProblem, InvalidInput, NotFound
 from infra.field_encryption import field_cipher
@@ -24,7 +25,13 @@ from infra.uploads import size_label
 from onboarding import services
 from onboarding.access import Viewer, viewer_for
 from onboarding.catalogue import WorkType
-from onboarding.models import Certificate, Contractor, ContractorDocument, Worker
+from onboarding.models import (
+    Certificate,
+    Contractor,
+    ContractorDocument,
+    OnboardingSettings,
+    Worker,
+)
 from onboarding.roster import FIELD, MAX_ROSTER_BYTES
 from onboarding.schemas import (
     CertificateIn,
@@ -170,6 +177,12 @@ def _roster_file(data: dict[str, Any]) -> UploadFile:
     if not isinstance(upload, UploadFile):
         raise InvalidInput(FIELD, "type", N_("Must be of type %(expected)s."), expected="file")
     return upload
+
+
+def _settings_read(row: OnboardingSettings) -> OnboardingSettingsRead:
+    return OnboardingSettingsRead(
+        open_registration=row.open_registration, reminder_days=list(row.reminder_days)
+    )
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -481,12 +494,17 @@ class ContractorController(Controller):
     async def add_certificate(
         self,
         db_session: DbSession,
+        settings: AppSettings,
         viewer: ViewerDep,
         contractor_id: IdParam,
         data: JSONBody[CertificateIn],
     ) -> CertificateRead:
         certificate = await services.add_certificate(
-            db_session, viewer, parse_id(contractor_id, "contractor_id"), data
+            db_session,
+            viewer,
+            parse_id(contractor_id, "contractor_id"),
+            data,
+            cipher=field_cipher(settings),
         )
         return certificate_read(certificate)
 
@@ -499,6 +517,7 @@ class ContractorController(Controller):
     async def update_certificate(
         self,
         db_session: DbSession,
+        settings: AppSettings,
         viewer: ViewerDep,
         contractor_id: IdParam,
         certificate_id: IdParam,
@@ -510,6 +529,7 @@ class ContractorController(Controller):
             parse_id(contractor_id, "contractor_id"),
             parse_id(certificate_id, "certificate_id"),
             data,
+            cipher=field_cipher(settings),
         )
         return certificate_read(certificate)
 
@@ -520,7 +540,9 @@ class ContractorController(Controller):
             "EHS. `decision` approve, reject or request_changes (or none, to judge only items), "
             "`reason`, and a verdict `verified` or `rejected` with its own reason for each "
             "document, worker and certificate named. Approval needs every pending item judged "
-            "and the required documents verified. The company's administrators are notified."
+            "and the required documents verified. The company's administrators are notified. "
+            "With billing on, a review that would take the tenant past its plan's active "
+            "workers answers 402 naming the limit and the upgrade, and changes nothing."
         ),
         guards=[_reviewers],
         status_code=HTTP_200_OK,
@@ -528,12 +550,17 @@ class ContractorController(Controller):
     async def review(
         self,
         db_session: DbSession,
+        state: State,
         viewer: ViewerDep,
         contractor_id: IdParam,
         data: JSONBody[ReviewIn],
     ) -> ContractorRead:
         contractor = await services.review_contractor(
-            db_session, viewer, parse_id(contractor_id, "contractor_id"), data
+            db_session,
+            viewer,
+            parse_id(contractor_id, "contractor_id"),
+            data,
+            billing=state.billing,
         )
         return contractor_read(contractor)
 
@@ -683,16 +710,23 @@ class OnboardingController(Controller):
             for item in items
         ]
 
-    @get("/settings", summary="The tenant's admission settings")
+    @get(
+        "/settings",
+        summary="The tenant's admission settings",
+        description="`reminder_days`: the days before a certificate, company document or "
+        "induction lapses when reminders go out, longest first (30, 7 and 1 until set).",
+    )
     async def get_settings(self, db_session: DbSession) -> OnboardingSettingsRead:
-        row = await services.onboarding_settings(db_session)
-        return OnboardingSettingsRead(open_registration=row.open_registration)
+        return _settings_read(await services.onboarding_settings(db_session))
 
     @put(
         "/settings",
         summary="Change the tenant's admission settings",
-        description="Tenant admins. `open_registration` lets companies register without an "
-        "invitation.",
+        description="Tenant admins. Changes the fields given and keeps the others. "
+        "`open_registration` lets companies register without an invitation. `reminder_days` "
+        "are 1 to 5 different days, each from 1 to 365 (rules `count`, `range`, `distinct`), "
+        "kept longest first; the expiry and induction lapse watches use them from their next "
+        "pass. Each change is written to the ledger (`onboarding_settings.changed`).",
         guards=[requires_roles(Role.TENANT_ADMIN)],
     )
     async def put_settings(
@@ -701,10 +735,17 @@ class OnboardingController(Controller):
         db_session: DbSession,
         data: JSONBody[OnboardingSettingsIn],
     ) -> OnboardingSettingsRead:
-        row = await services.set_open_registration(
-            db_session, allowed=data.open_registration, actor_id=request.user.user_id
-        )
-        return OnboardingSettingsRead(open_registration=row.open_registration)
+        actor_id = request.user.user_id
+        row = await services.onboarding_settings(db_session)
+        if not isinstance(data.reminder_days, UnsetType):
+            row = await services.set_reminder_days(
+                db_session, data.reminder_days, actor_id=actor_id
+            )
+        if not isinstance(data.open_registration, UnsetType):
+            row = await services.set_open_registration(
+                db_session, allowed=data.open_registration, actor_id=actor_id
+            )
+        return _settings_read(row)
 
 
 class InvitationController(Controller):

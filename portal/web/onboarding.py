@@ -607,7 +607,8 @@ class _Fix:
     file_kind: str
     parse: Callable[[dict[str, Any], uuid.UUID | None], Any]
     update: Callable[..., Awaitable[Any]]
-    # A worker's name and phone reach the ledger as keyed digests, which need the cipher.
+    # A worker's name and phone, and a certificate's number, reach the ledger as keyed digests,
+    # which need the cipher.
     ciphered: bool = False
 
 
@@ -629,6 +630,7 @@ _FIXES = {
         "certificate_scan",
         _certificate_update,
         services.update_certificate,
+        ciphered=True,
     ),
 }
 
@@ -772,7 +774,11 @@ class OnboardingPages(Controller):
                 if scan_id is None:
                     raise DomainError(INVALID_FORM, [FieldProblem("scan", "required", _REQUIRED)])
                 await services.add_certificate(
-                    db_session, viewer, viewer.contractor_id, _certificate_in(data, scan_id)
+                    db_session,
+                    viewer,
+                    viewer.contractor_id,
+                    _certificate_in(data, scan_id),
+                    cipher=field_cipher(settings),
                 )
             elif form in _FIXES and item_id is not None:
                 fix = _FIXES[form]
@@ -1153,7 +1159,9 @@ class OnboardingPages(Controller):
         aliases: dict[str, str] = {}
         try:
             review, aliases = _review_in(data, pending)
-            await services.review_contractor(db_session, viewer, parsed_id, review)
+            await services.review_contractor(
+                db_session, viewer, parsed_id, review, billing=state.billing
+            )
         except DomainError as exc:
             await db_session.rollback()
             _index_aliases(exc, aliases)

@@ -90,11 +90,6 @@ def _read_all(storage: ObjectStorage, keys: list[str]) -> dict[str, bytes]:
     return contents
 
 
-def _delete_all(storage: ObjectStorage, keys: list[str]) -> None:
-    for key in keys:
-        storage.delete(key)
-
-
 class PersonalDataPages(Controller):
     include_in_schema = False
     guards = [_reviewers]  # noqa: RUF012
@@ -188,6 +183,8 @@ class PersonalDataPages(Controller):
             )
         # The files go once the erasure is committed: a failure before leaves the worker whole.
         await db_session.commit()
-        await anyio.to_thread.run_sync(_delete_all, state.storage, keys)
+        await anyio.to_thread.run_sync(
+            personal_data.delete_erased_objects, state.storage, request.user.tenant_id, keys
+        )
         page = PAGE.format(slug=slug, contractor_id=contractor, worker_id=worker)
         return Redirect(f"{page}?done=erased", status_code=303)

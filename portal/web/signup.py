@@ -24,7 +24,7 @@ from infra.errors import DomainError, FieldProblem, NotFound
 from infra.i18n import N_, current_locale
 from infra.i18n import gettext as _
 from portal.dependencies import AppSettings, DbSession
-from portal.guards import requires_roles
+from portal.guards import BILLING_EXEMPT, requires_roles
 from portal.identity import SESSION_TENANT_KEY, SESSION_USER_KEY
 from portal.sessions import rotate_session_id
 from portal.web.forms import INVALID_FORM, convert, ensure_own_tenant, field_text, page_id
@@ -59,6 +59,10 @@ DONE_NOTICES = {
     "resent": N_("We sent a new verification link to your e-mail address."),
 }
 _tenant_admins = requires_roles(Role.TENANT_ADMIN)
+# Getting into the account works while the tenant is read-only for billing, like signing in:
+# verifying the administrator's address (with a new link too, as a link lasts 48 hours) and
+# joining by an invitation sent before the bill went unpaid.
+_ACCOUNT_ACCESS = {BILLING_EXEMPT: True}
 
 
 def _tenant_of(request: Request[Any, Any, Any], slug: str) -> Tenant:
@@ -145,7 +149,7 @@ class SignupPages(Controller):
             "signup/verify.html", context={"tenant_slug": slug, "verified": False, "refusal": None}
         )
 
-    @post("/t/{slug:str}/verify-email/{token:str}")
+    @post("/t/{slug:str}/verify-email/{token:str}", opt=_ACCOUNT_ACCESS)
     async def verify(
         self,
         request: Request[Any, Any, Any],
@@ -311,7 +315,7 @@ class UserAdminPages(Controller):
             )
         return Redirect(path=f"/t/{slug}/admin/users?done=revoked")
 
-    @post("/t/{slug:str}/admin/users/verification")
+    @post("/t/{slug:str}/admin/users/verification", opt=_ACCOUNT_ACCESS)
     async def resend_verification(
         self,
         request: Request[Principal, Any, Any],
@@ -363,7 +367,7 @@ async def _accept_page(
         "refusal": None,
     }
     try:
-        invitation = await invitations.open_invitation(session, token)
+        offer = await invitations.offer(session, token)
     except DomainError as exc:
         context["refusal"] = _refusal(exc)
         return Template(
@@ -372,9 +376,8 @@ async def _accept_page(
             status_code=exc.status_code,
             headers={"Cache-Control": "no-store"},
         )
-    context["invitation"] = invitation
-    if invitation.plant_id is not None:
-        context["plant"] = (await services.get_plant(session, invitation.plant_id)).name
+    context["invitation"] = offer.invitation
+    context["plant"] = offer.plant.name if offer.plant is not None else None
     return Template(
         "invitations/accept.html",
         context=context,
@@ -398,7 +401,7 @@ class InvitationPages(Controller):
         _tenant_of(request, slug)
         return await _accept_page(db_session, slug, _token(token))
 
-    @post("/t/{slug:str}/invitations/{token:str}")
+    @post("/t/{slug:str}/invitations/{token:str}", opt=_ACCOUNT_ACCESS)
     async def accept(
         self,
         request: Request[Any, Any, Any],

@@ -33,6 +33,7 @@ from infra.errors import DomainError, FieldProblem, NotFound
 from infra.field_encryption import field_cipher
 from infra.i18n import N_
 from infra.i18n import gettext as _
+from infra.notify.sms_gateways import CONTENT_MAX_CHARS
 from infra.storage import ObjectStorage
 from infra.uploads import DOCUMENT_KINDS, store_upload
 from onboarding import services as onboarding_services
@@ -72,7 +73,7 @@ _DAY_SEPARATORS = re.compile(r"[\s,，、;；]+")
 
 PLANT_FIELDS = {"code", "name", "timezone", "latitude", "longitude", "boundary"}
 SMTP_FIELDS = {"host", "port", "from_address", "username", "password"}
-SMS_FIELDS = {"provider", "sign_name", "template_id", "access_key_id", "secret"}
+SMS_FIELDS = {"provider", "sign_name", "template_id", "access_key_id", "app_id", "secret"}
 WEBHOOK_FIELDS = {"name", "url", "format", "secret"}
 POLICY_FIELDS = (
     "dwell_s",
@@ -230,7 +231,7 @@ async def _channels_context(session: AsyncSession, slug: str) -> dict[str, Any]:
     }
     sms = {
         name: stored(f"sms_{name}")
-        for name in ("provider", "sign_name", "template_id", "access_key_id")
+        for name in ("provider", "sign_name", "template_id", "access_key_id", "app_id")
     }
     return {
         "tenant_slug": slug,
@@ -241,6 +242,7 @@ async def _channels_context(session: AsyncSession, slug: str) -> dict[str, Any]:
         "sms_configured": bool(row and row.sms_provider),
         "sms_secret_stored": bool(row and row.sms_secret_encrypted),
         "sms_vendors": [(code, SMS_VENDOR_LABELS[code]) for code in SMS_VENDORS],
+        "sms_content_max": CONTENT_MAX_CHARS,
         "webhooks": await notifications.list_notification_webhooks(session),
         "webhook_formats": WEBHOOK_FORMAT_LABELS,
         "webhook_values": {"format": "dingtalk"},

@@ -637,7 +637,7 @@ async def test_a_plant_beyond_the_plan_answers_402_naming_the_limit(
     overview = (await client.get("/api/v1/billing", headers=bearer(token))).json()
     assert overview["plan"] == "pro"
     assert overview["limits"] == {"max_plants": 5, "max_active_workers": 500}
-    assert overview["usage"] == {"plants": 2}
+    assert overview["usage"] == {"plants": 2, "active_workers": 0}
 
 
 async def test_billing_off_limits_nothing(
@@ -714,13 +714,24 @@ def test_the_safety_allow_list_is_exactly_these_routes(billing_settings: Setting
         if handler.opt.get(BILLING_EXEMPT)
         for method in handler.http_methods
     }
-    assert exempt == {
+    # Getting into the account, like signing in: the administrator verifying the e-mail address
+    # (a new link too), and people joining by an invitation, on the page or over the API.
+    account = {
+        ("POST", "/t/{slug:str}/verify-email/{token:str}"),
+        ("POST", "/t/{slug:str}/admin/users/verification"),
+        ("POST", "/t/{slug:str}/invitations/{token:str}"),
+        ("POST", "/api/v1/user-invitations/{token:str}/accept"),
+    }
+    assert account <= exempt
+    assert exempt - account == {
         ("POST", "/api/v1/auth/token"),
         ("DELETE", "/api/v1/auth/token"),
         ("POST", "/login"),
         ("POST", "/logout"),
         ("POST", "/api/v1/billing/checkout"),
         ("POST", "/api/v1/billing/portal"),
+        ("POST", "/t/{slug:str}/admin/billing/checkout"),
+        ("POST", "/t/{slug:str}/admin/billing/portal"),
         ("POST", "/api/v1/billing/webhook"),
         # Training: quiz attempts and every signature are safety records.
         ("POST", "/api/v1/training/assignments/{induction_id:str}/attempts"),

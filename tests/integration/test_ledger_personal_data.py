@@ -1,28 +1,53 @@
 """The ledger keeps no worker's personal data: adding, changing and importing workers writes
-keyed digests of the name, ID number and phone, which an inspector holding the key can check
-against a value, and the chain still verifies."""
+keyed digests of the name, ID number and phone, and certificates the digest of their number,
+which an inspector holding the key can check against a value, and the chain still verifies.
+
+A worker's whole life (admission, certificates, induction, permit crew, briefing, check-in with
+their own login) leaves none of it in the ledger; erasing their personal data then leaves it in
+no row and no stored object of the tenant (certificate numbers aside, kept on purpose), the
+ledger and the induction record still verify, and the worker's login no longer works."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import date
+import uuid
+from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from geofence import tracking
+from geofence.schemas import GpsCheckIn
 from infra.audit import AuditEntry, verify_chain
-from infra.db import Database
+from infra.db import Database, utcnow
+from infra.documents import cached_documents_prefix
+from infra.errors import AuthenticationFailed
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
-from onboarding import services
+from infra.verification import VerificationStatus
+from onboarding import personal_data, services
+from onboarding.catalogue import WorkType
+from onboarding.models import Certificate, Worker
 from onboarding.schemas import WorkerIn, WorkerUpdate
+from onboarding.tasks import reencrypt_id_numbers
+from permits import services as permit_services
+from tenants import export
+from tenants import services as tenant_services
+from tenants.models import Role, Tenant, User
+from tenants.services import LoginPolicy
 from tests.factories import TenantFactory
 from tests.onboarding_factories import (
     OnboardingFactory,
+    host_viewer,
     in_tenant,
     make_id_number,
     roster_xlsx,
 )
+from tests.permit_factories import CENTRE, LEADER, PermitWorld, Window
+from training import records
+from training.models import BriefingSignature, InductionSignature
 
 
 def _masked(number: str) -> str:
@@ -105,3 +130,207 @@ async def test_worker_entries_hold_digests_not_personal_data(
     with tenant_scope(tenant.id), any_db.sync_session() as session:
         report = verify_chain(session)
     assert report.ok and report.entries_checked == len(entries)
+
+
+# --- a worker's whole life, then the erasure --------------------------------------------------
+
+
+async def _started_work(world: PermitWorld) -> None:
+    """Work at height under way since an hour ago, the crew briefed, the work leader checked in
+    with his own login."""
+    now = utcnow().replace(microsecond=0)
+    at = Window(now - timedelta(hours=1), now + timedelta(hours=4))
+    permit = await world.approved(world.permit_in(WorkType.HEIGHT, at), now=at.now)
+    await world.brief(permit.id)
+    await world.confirm(permit.id, now=at.start)
+    async with world.session() as session:
+        actor = await permit_services.actor_for(session, world.guardian)
+        await permit_services.start(session, actor, permit.id, now=at.start)
+    async with world.session() as session:
+        await tracking.check_in(
+            session,
+            world.settings,
+            world.leader_login.user_id,
+            permit.id,
+            GpsCheckIn(latitude=CENTRE[1], longitude=CENTRE[0], accuracy_m=5),
+            at.start + timedelta(minutes=5),
+        )
+
+
+def _personal_values(world: PermitWorld, worker_id: uuid.UUID) -> dict[str, str]:
+    """What identifies the worker, read before the erasure: name, ID number (and its masked
+    form), phone, certificate numbers and the login's e-mail address."""
+    with tenant_scope(world.tenant.id), world.database.sync_session() as session:
+        worker = session.get_one(Worker, worker_id)
+        number = world.onboarding.cipher.decrypt(
+            worker.id_number_encrypted, context=f"{world.tenant.id}/workers.id_number"
+        )
+        login = session.get_one(User, worker.user_id)
+        certificates = session.scalars(
+            select(Certificate.number).where(Certificate.worker_id == worker_id)
+        ).all()
+        values = {
+            "name": worker.name,
+            "id_number": number,
+            "id_number_masked": worker.id_number_masked,
+            "phone": worker.phone,
+            "email": login.email,
+        }
+    return values | {f"certificate {n}": n for n in certificates}
+
+
+def _tenant_text(world: PermitWorld) -> dict[str, str]:
+    """Every row of every tenant table as text, by table and row id."""
+    found = {}
+    with tenant_scope(world.tenant.id), world.database.sync_session() as session:
+        for table in export.tenant_owned_tables():
+            for row in session.execute(select(table)).mappings():
+                found[f"{table.name}/{row['id']}"] = json.dumps(
+                    dict(row), ensure_ascii=False, default=str
+                )
+    return found
+
+
+def _found(texts: dict[str, str], values: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted(
+        (where, what)
+        for where, text in texts.items()
+        for what, value in values.items()
+        if value and value in text
+    )
+
+
+async def test_erasure_reaches_signatures_logins_copies_and_cached_pdfs(
+    sqlite_db: Database, sqlite_settings: Settings, factory: TenantFactory
+) -> None:
+    world = await PermitWorld.create(sqlite_db, sqlite_settings, factory)
+    worker_id = world.worker(LEADER)
+    # The factory gives every worker the same phone; this one's is his own.
+    async with world.session() as session:
+        await services.update_worker(
+            session,
+            world.company.admin,
+            world.company.contractor_id,
+            worker_id,
+            WorkerUpdate(phone="13512345678"),
+            cipher=world.onboarding.cipher,
+        )
+    await _started_work(world)
+    personal = _personal_values(world, worker_id)
+    assert personal["name"] == LEADER and personal["phone"] and len(personal["id_number"]) == 18
+
+    # The ledger of the whole life, from registration to the check-in, holds none of it.
+    ledger = {
+        where: text
+        for where, text in _tenant_text(world).items()
+        if where.startswith("audit_entries/")
+    }
+    assert _found(ledger, personal) == []
+
+    async with world.session() as session:
+        signature_ids = {
+            table: list(await session.scalars(select(model.id).where(model.worker_id == worker_id)))
+            for table, model in (
+                ("induction_signatures", InductionSignature),
+                ("briefing_signatures", BriefingSignature),
+            )
+        }
+    assert all(len(ids) == 1 for ids in signature_ids.values())
+    cached = cached_documents_prefix(world.tenant.id) + "permit.pdf"
+    world.storage.put(cached, LEADER.encode(), content_type="application/pdf")
+
+    async with world.session() as session:
+        keys = await personal_data.erase_personal_data(
+            session,
+            host_viewer(world.tenant),
+            world.company.contractor_id,
+            worker_id,
+            cipher=world.onboarding.cipher,
+        )
+    deleted = personal_data.delete_erased_objects(world.storage, world.tenant.id, keys)
+    assert deleted == len(keys) + 1 and not world.storage.exists(cached)
+
+    # No row of the tenant names the worker any more, except the certificate numbers, kept
+    # on purpose (docs/tenant-data.md).
+    kept = {what: value for what, value in personal.items() if not what.startswith("certificate")}
+    assert _found(_tenant_text(world), kept) == []
+    certificate_rows = {
+        where: text
+        for where, text in _tenant_text(world).items()
+        if not where.startswith("certificates/")
+    }
+    assert _found(certificate_rows, personal) == []
+    for key in world.storage.keys(f"tenants/{world.tenant.id}/"):
+        content = world.storage.get(key)
+        assert not any(value.encode() in content for value in personal.values()), key
+
+    # The ledger verifies, and the erasure's entry says what it did, without the values.
+    with tenant_scope(world.tenant.id), world.database.sync_session() as session:
+        assert verify_chain(session).ok
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == personal_data.ERASED_ACTION)
+        ).one()
+    assert entry.payload["login_disabled"] is True
+    assert entry.payload["named_in"] == ["geofence_watch_members"]
+    attested = {
+        (item["table"], item["id"], item["intact"]) for item in entry.payload["sealed_records"]
+    }
+    assert attested == {
+        (table, str(record_id), True) for table, ids in signature_ids.items() for record_id in ids
+    }
+
+    # The induction record still verifies, under the pseudonym; a later change does not.
+    (induction_signature,) = signature_ids["induction_signatures"]
+    async with world.session() as session:
+        verdict = await records.verify_signature(session, world.storage, induction_signature, 1)
+        assert verdict is not None and verdict.status is VerificationStatus.VALID
+        assert dict(verdict.facts)["Signed by"] == f"W-{worker_id.hex[:8].upper()}"
+        signature = await session.get_one(InductionSignature, induction_signature)
+        signature.ip_address = "198.51.100.9"
+        await session.flush()
+        tampered = await records.verify_signature(session, world.storage, induction_signature, 1)
+        assert tampered is not None and tampered.status is VerificationStatus.INVALID
+        await session.rollback()
+
+    # The worker's login is disabled: the password no longer works, nor a session.
+    async with world.session() as session:
+        with pytest.raises(AuthenticationFailed):
+            await tenant_services.authenticate(
+                session,
+                email=personal["email"],
+                password="worker-pass-1",
+                policy=LoginPolicy(max_failures=5, lockout=timedelta(minutes=15)),
+            )
+        tenant = await session.get_one(Tenant, world.tenant.id)
+        assert (
+            await tenant_services.load_principal(session, tenant, world.leader_login.user_id)
+            is None
+        )
+
+
+async def test_erased_workers_stay_erased_through_a_key_rotation(
+    sqlite_db: Database,
+    sqlite_settings: Settings,
+    factory: TenantFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = await factory.create(sqlite_db, plants=("P1",), users=((Role.EHS_OFFICER, None),))
+    make = OnboardingFactory(sqlite_db, sqlite_settings)
+    company = await make.register(tenant)
+    erased = [await make.add_worker(company, name) for name in ("欧阳明远", "司马青云")]
+    for worker_id in erased:
+        async with in_tenant(sqlite_db, tenant.id) as session:
+            await personal_data.erase_personal_data(
+                session, host_viewer(tenant), company.contractor_id, worker_id, cipher=make.cipher
+            )
+    rotated = dataclasses.replace(
+        sqlite_settings,
+        field_encryption_key=f"1:{'n' * 40},0:{sqlite_settings.secret_key}",
+    )
+    monkeypatch.setattr("onboarding.tasks.worker_settings", lambda: rotated)
+    with tenant_scope(tenant.id), sqlite_db.sync_session() as session:
+        assert reencrypt_id_numbers.run(session) == 2
+        session.commit()
+        workers = session.scalars(select(Worker).where(Worker.id.in_(erased))).all()
+        assert all(personal_data.is_erased(worker) for worker in workers)
+        assert all(worker.id_number_encrypted.startswith("1:") for worker in workers)

@@ -272,6 +272,7 @@ async def test_review_item_by_item_then_resubmission_and_approval(world: World) 
             company.contractor_id,
             company.certificates["李四:welding_cutting"],
             CertificateUpdate(expires_on=plant_today() + timedelta(days=700)),
+            cipher=world.onboarding.cipher,
         )
     assert (worker.state, certificate.state) == ("pending", "pending")
     await make.submit(company)
@@ -722,6 +723,7 @@ async def test_certificate_rules(world: World) -> None:
                         expires_on=today + timedelta(days=10),
                         scan_id=scan_id,
                     ),
+                    cipher=make.cipher,
                 )
         assert _rules(error) == [rule]
     async with in_tenant(world.database, world.tenant.id) as session:

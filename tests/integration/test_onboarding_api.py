@@ -334,12 +334,12 @@ async def test_lists_show_only_what_the_caller_may_see(stage: Stage) -> None:
     opened = await client.put(
         f"{API}/onboarding/settings", json={"open_registration": True}, headers=tokens["b_admin"]
     )
-    assert opened.json() == {"open_registration": True}
+    assert opened.json() == {"open_registration": True, "reminder_days": [30, 7, 1]}
     after = await stage.snapshot()
     assert after[0] == before[0], "nothing changed in the other tenant"
     assert after[1]["contractor_invitations"] == before[1]["contractor_invitations"] + 1
     a_settings = await client.get(f"{API}/onboarding/settings", headers=tokens["a_ehs"])
-    assert a_settings.json() == {"open_registration": False}
+    assert a_settings.json() == {"open_registration": False, "reminder_days": [30, 7, 1]}
     closed = await client.put(
         f"{API}/onboarding/settings", json={"open_registration": False}, headers=tokens["b_admin"]
     )
@@ -937,3 +937,68 @@ async def test_registration_is_rate_limited_like_signing_in(
             for _ in range(3)
         ]
     assert [answer.status_code for answer in answers] == [404, 404, 429]
+
+
+async def test_reminder_days_are_read_and_set_in_the_settings(
+    sqlite_settings: Settings, factory: TenantFactory
+) -> None:
+    database = Database.from_settings(sqlite_settings)
+    try:
+        tenant = await factory.create(database, plants=("P1",), users=HOSTS)
+        tokens = await _tokens(
+            database,
+            {
+                "admin": (tenant.id, tenant.user(Role.TENANT_ADMIN).id),
+                "ehs": (tenant.id, tenant.user(Role.EHS_OFFICER).id),
+            },
+        )
+        route = f"{API}/onboarding/settings"
+        async with AsyncTestClient(app=create_app(sqlite_settings)) as client:
+            shown = await client.get(route, headers=tokens["ehs"])
+            assert shown.json() == {"open_registration": False, "reminder_days": [30, 7, 1]}
+            set_days = await client.put(
+                route, json={"reminder_days": [3, 60, 14]}, headers=tokens["admin"]
+            )
+            assert set_days.status_code == 200, set_days.text
+            wanted = {"open_registration": False, "reminder_days": [60, 14, 3]}
+            assert set_days.json() == wanted
+            assert (await client.get(route, headers=tokens["ehs"])).json() == wanted
+
+            refused = await client.put(route, json={"reminder_days": [5]}, headers=tokens["ehs"])
+            assert refused.status_code == 403
+            for days, status, field, rule in (
+                ([], 422, "reminder_days", "count"),
+                ([1, 2, 3, 4, 5, 6], 422, "reminder_days", "count"),
+                ([0, 7], 422, "reminder_days", "range"),
+                ([366], 422, "reminder_days", "range"),
+                ([7, 7], 422, "reminder_days", "distinct"),
+                (["seven"], 400, "reminder_days[0]", "type"),
+            ):
+                bad = await client.put(
+                    route,
+                    json={"open_registration": True, "reminder_days": days},
+                    headers=tokens["admin"],
+                )
+                assert bad.status_code == status, (days, bad.text)
+                errors = bad.json()["errors"]
+                assert [(e["field"], e["rule"]) for e in errors] == [(field, rule)], days
+                assert all(e["message"] for e in errors)
+            assert (await client.get(route, headers=tokens["ehs"])).json() == wanted
+
+            # A field left out keeps its value.
+            opened = await client.put(
+                route, json={"open_registration": True}, headers=tokens["admin"]
+            )
+            assert opened.json() == {"open_registration": True, "reminder_days": [60, 14, 3]}
+        async with database.session() as session:
+            with tenant_scope(tenant.id):
+                changes = (
+                    await session.scalars(
+                        select(AuditEntry.payload)
+                        .where(AuditEntry.action == "onboarding_settings.changed")
+                        .order_by(AuditEntry.seq)
+                    )
+                ).all()
+        assert changes == [{"reminder_days": [60, 14, 3]}, {"open_registration": True}]
+    finally:
+        await database.dispose()

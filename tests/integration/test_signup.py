@@ -3,8 +3,9 @@ row-level security: a sign-up creates a trialing tenant of its own with its plan
 administrator and mails a verification link that works once and expires; a refused sign-up names
 the field and the rule and leaves nothing behind, even when the refusal comes after the tenant
 row was written; an administrator invites with a role and plant, the invited person joins by the
-mailed link and signs in with that grant, and expired, used and revoked links are refused; another
-tenant's invitations answer 404 and a user who is not an administrator gets 403."""
+mailed link (or over the API) and signs in with that grant, and expired, used and revoked links are
+refused; another tenant's invitations answer 404 and a user who is not an administrator gets
+403."""
 
 from __future__ import annotations
 
@@ -476,6 +477,40 @@ async def test_expired_and_revoked_invitations_are_refused(stage: Stage) -> None
         "invitation.created",
         "invitation.revoked",
     ]
+
+
+async def test_joining_over_the_api_is_for_the_tenant_of_the_link(stage: Stage) -> None:
+    """Under row-level security, with a bearer token of another tenant on the request: the
+    public route works in the tenant named in the body, and only there."""
+    tenant = await stage.factory.create(stage.database, plants=("P1",))
+    other = await stage.factory.create(stage.database, plants=("P1",))
+    address = f"api.joiner@{tenant.slug}.example"
+    plant = str(tenant.plants["P1"])
+    assert (await _invite(stage, tenant, address, "guardian", plant_id=plant)).status_code == 201
+    secret = await _mailed_token(stage, tenant.id, "user_invited", address)
+    other_token = await issue_token(stage.database, other.id, other.user(Role.TENANT_ADMIN).id)
+    body = {"name": "赵六", "password": PASSWORD}
+
+    foreign = await stage.client.post(
+        f"{INVITES}/{secret}/accept", json={**body, "tenant": other.slug}
+    )
+    assert foreign.status_code == 404, foreign.text
+    assert [(e["field"], e["rule"]) for e in foreign.json()["errors"]] == [("token", "unknown")]
+    joined = await stage.client.post(
+        f"{INVITES}/{secret}/accept",
+        json={**body, "tenant": tenant.slug},
+        headers=_bearer(other_token),
+    )
+    assert joined.status_code == 201, joined.text
+    assert joined.json()["user"]["grants"] == [{"role": "guardian", "plant_id": plant}]
+    for tenant_id, expected in ((tenant.id, 1), (other.id, 0)):
+        async with stage.database.session() as session:
+            with tenant_scope(tenant_id):
+                found = await session.execute(
+                    select(func.count()).select_from(User).where(User.email == address)
+                )
+                assert found.scalar_one() == expected
+    assert await audit_actions(stage.database, other.id, "invitation.") == []
 
 
 async def test_invitation_rules(stage: Stage) -> None:

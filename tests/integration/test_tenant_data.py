@@ -319,13 +319,16 @@ async def test_a_worker_is_exported_then_erased_and_the_records_stay_whole(stage
                 session, world.company.admin, contractor_id, worker_id, cipher=cipher
             )
 
+    # A PDF the tenant has cached, listed from S3 and deleted with the worker's files.
+    cached = tenant_key(world.tenant.id, "documents", "permit.pdf")
+    stage.storage.put(cached, CREW_MATE.encode(), content_type="application/pdf")
     async with world.session() as session:
         keys = await personal_data.erase_personal_data(
             session, ehs, contractor_id, worker_id, cipher=cipher
         )
-    for key in keys:
-        stage.storage.delete(key)
+    deleted = personal_data.delete_erased_objects(stage.storage, world.tenant.id, keys)
     assert set(keys) == set(found.files.values())
+    assert deleted == len(keys) + 1 and not stage.storage.exists(cached)
 
     async with world.session() as session:
         worker = await session.get_one(Worker, worker_id)

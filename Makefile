@@ -10,7 +10,7 @@ LEAFLET := portal/static/vendor/leaflet/leaflet.js
 PACKAGES := infra tenants onboarding training permits geofence scoring portal
 BABEL_KEYWORDS := -k N_ -k InvalidInput:3 -k Conflict:3 -k NotFound:1 -k AuthenticationFailed:1 -k DomainError:1
 
-.PHONY: demo serve test bench lint format i18n system-deps-demo system-deps-test services
+.PHONY: demo serve test bench lint format i18n system-deps-demo system-deps-test system-deps-bench services
 
 # A machine may tell Python not to cache compiled modules; then every process (each test worker,
 # server, CLI run and Celery worker of the suite, and the demo) compiles all of its imports
@@ -34,6 +34,9 @@ system-deps-demo:
 system-deps-test:
 	scripts/system-deps.sh test
 
+system-deps-bench:
+	scripts/system-deps.sh bench
+
 services:
 	scripts/ensure-services.sh
 
@@ -46,7 +49,7 @@ serve: $(SYNCED) $(LEAFLET)
 test: $(SYNCED) system-deps-test $(LEAFLET) services
 	scripts/run-tests.sh $(BIN)/pytest -n 2 --dist loadscope --no-loadscope-reorder
 
-bench: $(SYNCED) system-deps-test $(LEAFLET) services
+bench: $(SYNCED) system-deps-bench $(LEAFLET) services
 	$(BIN)/pytest tests/benchmarks -m benchmark -p no:randomly -s
 
 lint: $(SYNCED)

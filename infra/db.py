@@ -56,6 +56,10 @@ CONNECTION_LOST = (
 )
 
 
+# Older connections are replaced before use, ahead of idle time-outs along the way.
+POOL_RECYCLE_SECONDS = 1800
+
+
 def is_connection_lost(exc: BaseException) -> bool:
     """Whether the error, or any error it was raised from, says the database connection was
     lost: nothing was committed, and the same request sent again will do its work once."""
@@ -142,10 +146,11 @@ def _configure_engine(engine: Engine) -> None:
 class Database:
     """One database: an async engine for the app, a sync engine for workers and the CLI."""
 
-    def __init__(self, url: str, sync_url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, sync_url: str, *, echo: bool = False, pool_size: int = 20) -> None:
         self.url = url
         self.sync_url = sync_url
         self._echo = echo
+        self._pool_size = pool_size
         self._async_engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         self._async_factory: async_sessionmaker[AsyncSession] | None = None
@@ -153,13 +158,26 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.database_url, settings.sync_database_url)
+        return cls(
+            settings.database_url, settings.sync_database_url, pool_size=settings.db_pool_size
+        )
 
     @property
     def async_engine(self) -> AsyncEngine:
         if self._async_engine is None:
-            options: dict[str, Any] = {"echo": self._echo, "pool_pre_ping": True}
-            self._async_engine = create_async_engine(self.url, **options)
+            # No ping before each use: it is one more round trip on every request. A connection
+            # the server dropped fails its statement instead, the request answers 503 (see
+            # is_connection_lost) and the pool drops every connection made before the failure.
+            # A fixed pool: a request beyond it waits for a connection to come back. Opening
+            # one for a burst and closing it after costs more than the wait, and a request
+            # holds at most one connection at a time, so waiting cannot deadlock.
+            self._async_engine = create_async_engine(
+                self.url,
+                echo=self._echo,
+                pool_size=self._pool_size,
+                max_overflow=0,
+                pool_recycle=POOL_RECYCLE_SECONDS,
+            )
             _configure_engine(self._async_engine.sync_engine)
         return self._async_engine
 

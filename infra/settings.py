@@ -53,6 +53,7 @@ class Settings:
     database_url: str
     migration_database_url: str
     db_app_role: str
+    db_pool_size: int
     secret_key: str
     field_encryption_key: str
     base_url: str
@@ -78,6 +79,7 @@ class Settings:
     login_max_failures: int
     login_lockout_seconds: int
     login_rate_per_minute: int
+    identity_cache_seconds: float
     smtp_host: str
     smtp_port: int
     smtp_username: str
@@ -130,6 +132,7 @@ class Settings:
             database_url=database_url,
             migration_database_url=_env("MIGRATION_DATABASE_URL", database_url),
             db_app_role=_env("DB_APP_ROLE", "portal_app"),
+            db_pool_size=_env_int("DB_POOL_SIZE", 20),
             secret_key=_env("SECRET_KEY", "") or _local_secret_key(var_dir),
             field_encryption_key=_env("FIELD_ENCRYPTION_KEY", ""),
             base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
@@ -155,6 +158,7 @@ class Settings:
             login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
             login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
             login_rate_per_minute=_env_int("LOGIN_RATE_PER_MINUTE", 30),
+            identity_cache_seconds=_env_float("IDENTITY_CACHE_SECONDS", 2.0),
             smtp_host=_env("SMTP_HOST", ""),
             smtp_port=_env_int("SMTP_PORT", 587),
             smtp_username=_env("SMTP_USERNAME", ""),

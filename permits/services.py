@@ -10,6 +10,7 @@ clause and the person or item concerned.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import Row, Select, func, select, tuple_
+from sqlalchemy import Row, Select, Uuid, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -28,15 +29,14 @@ from geofence.models import MemberRole, WatchState, Zone
 from geofence.services import contains
 from infra import audit
 from infra.audit import canonical_json
-from infra.db import dialect_insert, new_id, utcnow
+from infra.db import UTCDateTime, dialect_insert, new_id, utcnow
 from infra.errors import Conflict, FieldProblem, InvalidInput, NotFound, RulesBroken
 from infra.i18n import N_, gettext, locale_scope
 from infra.notify import Notification, NotificationKind
 from infra.tasks import record_effect
 from infra.tenancy import current_tenant_id
-from onboarding.access import viewer_for
 from onboarding.catalogue import WorkType
-from onboarding.models import Worker
+from onboarding.models import ContractorMember, Worker
 from permits import chains, gates, holidays
 from permits.catalogue import NUMBER_PREFIX, checklist_codes, checklist_label
 from permits.models import (
@@ -115,9 +115,17 @@ class Actor:
 
 
 async def actor_for(session: AsyncSession, principal: Principal) -> Actor:
-    viewer = await viewer_for(session, principal)
-    worker_id = await session.scalar(select(Worker.id).where(Worker.user_id == principal.user_id))
-    return Actor(principal, viewer.contractor_id, worker_id)
+    """One round trip: every permit request starts here."""
+    company = select(ContractorMember.contractor_id).where(
+        ContractorMember.user_id == principal.user_id
+    )
+    worker = select(Worker.id).where(Worker.user_id == principal.user_id)
+    contractor_id, worker_id = (
+        await session.execute(
+            select(company.limit(1).scalar_subquery(), worker.limit(1).scalar_subquery())
+        )
+    ).one()
+    return Actor(principal, contractor_id, worker_id)
 
 
 async def get_permit(
@@ -1069,6 +1077,7 @@ class PermitFilter:
 
 
 # What a list row shows; selecting these alone keeps the JSON columns out of a list.
+# In this order: portal.api.permits.summary_rows unpacks the rows by position.
 SUMMARY_COLUMNS = (
     Permit.id,
     Permit.number,
@@ -1085,36 +1094,89 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _listed(query: Select[Any], actor: Actor, filters: PermitFilter, limit: int) -> Select[Any]:
-    """Newest planned start first, ``limit`` at a time, as far as the actor may see."""
+@functools.cache
+def _list_statement(
+    summaries: bool,
+    scope: str,
+    plant: bool,
+    work_type: bool,
+    state: bool,
+    after: bool,
+    limit: int,
+) -> Select[Any]:
+    """The list's SELECT for one combination of filters, with its values left as parameters:
+    built once, as building it costs more than running it. ``scope`` is ``company`` (a
+    contractor sees its own), ``plants`` (a host limited to some plants) or ``tenant``."""
+    query = select(*SUMMARY_COLUMNS) if summaries else select(Permit)
+    if scope == "company":
+        query = query.where(Permit.contractor_id == bindparam("contractor_id"))
+    elif scope == "plants":
+        query = query.where(Permit.plant_id.in_(bindparam("visible_plants", expanding=True)))
+    if plant:
+        query = query.where(Permit.plant_id == bindparam("plant_id"))
+    if work_type:
+        query = query.where(Permit.work_type == bindparam("work_type"))
+    if state:
+        query = query.where(Permit.state == bindparam("state"))
+    if after:
+        query = query.where(
+            tuple_(Permit.planned_start, Permit.id)
+            < tuple_(
+                bindparam("after_start", type_=UTCDateTime()),
+                bindparam("after_id", type_=Uuid()),
+            )
+        )
+    return query.order_by(Permit.planned_start.desc(), Permit.id.desc()).limit(limit)
+
+
+def _listed(
+    actor: Actor, filters: PermitFilter, limit: int, *, summaries: bool
+) -> tuple[Select[Any], dict[str, Any]]:
+    """Newest planned start first, ``limit`` at a time, as far as the actor may see: the
+    statement and its parameters."""
+    parameters: dict[str, Any] = {}
     plants = visible_plant_ids(actor.principal)
     if not has_any_role(actor.principal, HOST_ROLES):
-        query = query.where(Permit.contractor_id == actor.contractor_id)
+        scope = "company"
+        parameters["contractor_id"] = actor.contractor_id
     elif plants is not None:
-        query = query.where(Permit.plant_id.in_(plants))
+        scope = "plants"
+        parameters["visible_plants"] = sorted(plants)
+    else:
+        scope = "tenant"
     if filters.plant_id is not None:
-        query = query.where(Permit.plant_id == filters.plant_id)
+        parameters["plant_id"] = filters.plant_id
     if filters.work_type is not None:
-        query = query.where(Permit.work_type == filters.work_type)
+        parameters["work_type"] = filters.work_type
     if filters.state is not None:
-        query = query.where(Permit.state == filters.state)
+        parameters["state"] = filters.state
     if filters.after is not None:
-        query = query.where(tuple_(Permit.planned_start, Permit.id) < tuple_(*filters.after))
-    return query.order_by(Permit.planned_start.desc(), Permit.id.desc()).limit(limit)
+        parameters["after_start"], parameters["after_id"] = filters.after
+    statement = _list_statement(
+        summaries,
+        scope,
+        filters.plant_id is not None,
+        filters.work_type is not None,
+        filters.state is not None,
+        filters.after is not None,
+        limit,
+    )
+    return statement, parameters
 
 
 async def list_permits(
     session: AsyncSession, actor: Actor, filters: PermitFilter, *, limit: int = PAGE_SIZE
 ) -> list[Permit]:
-    return list((await session.execute(_listed(select(Permit), actor, filters, limit))).scalars())
+    statement, parameters = _listed(actor, filters, limit, summaries=False)
+    return list((await session.execute(statement, parameters)).scalars())
 
 
 async def list_permit_summaries(
     session: AsyncSession, actor: Actor, filters: PermitFilter, *, limit: int = PAGE_SIZE
 ) -> list[Row[Any]]:
     """The same list as :func:`list_permits`, as rows of :data:`SUMMARY_COLUMNS`."""
-    query = _listed(select(*SUMMARY_COLUMNS), actor, filters, limit)
-    return list((await session.execute(query)).all())
+    statement, parameters = _listed(actor, filters, limit, summaries=True)
+    return list((await session.execute(statement, parameters)).all())
 
 
 async def gas_analyses_of(session: AsyncSession, permit_id: uuid.UUID) -> list[GasAnalysis]:

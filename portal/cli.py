@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 import threading
 from datetime import datetime, timedelta
-from typing import Any
 
 import click
 
@@ -29,37 +27,39 @@ def migrate() -> None:
     click.echo("database is at the newest migration")
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, workers: int = 1) -> None:
     from infra.documents import warm_up
     from infra.tasks import start_embedded_worker
-    from portal.app import create_app
 
+    settings = get_settings()
+    if workers > 1 and not settings.celery_broker_url:
+        raise click.UsageError(
+            "--workers above 1 needs PORTAL_CELERY_BROKER_URL: without a broker, tasks travel "
+            "in the memory of the one server process that runs them."
+        )
     threading.Thread(target=warm_up, name="pdf-warm-up", daemon=True).start()
     # Without a broker, tasks travel in this process's memory, so this process must run them.
-    embedded = start_embedded_worker(get_settings())
+    embedded = start_embedded_worker(settings)
     if embedded is not None:
         click.echo("no PORTAL_CELERY_BROKER_URL: running tasks in this process")
-    run_server(create_app(), host=host, port=port, proxy_headers=True, log_level="info")
+    from portal.server import run_server
 
-
-def run_server(app: Any, **options: Any) -> None:
-    """Serve the app with uvicorn. What exists by now (models, routes, templates) lives as long
-    as the process; frozen, it is left out of the cyclic collector's full passes, which would
-    otherwise rescan all of it and stall the requests that allocate most (a batch of pings) for
-    tens of milliseconds."""
-    import uvicorn
-
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(app, **options)
+    run_server(host=host, port=port, workers=workers, proxy_headers=True, log_level="info")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes; one per core in production (needs a Celery broker).",
+)
+def serve(host: str, port: int, workers: int) -> None:
     """Serve the web UI and API."""
-    _serve(host, port)
+    _serve(host, port, workers)
 
 
 @main.command()

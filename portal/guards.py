@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
@@ -15,7 +15,8 @@ from tenants import entitlements
 from tenants.access import Principal, can_access_plant, has_any_role
 from tenants.models import Role
 
-Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
+# Guards are coroutines: Litestar hands a plain function to a worker thread on every request.
+Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
 
 # The route opt key of the safety allow-list: routes that keep working while a tenant is
 # read-only for billing (sign-in, paying, and safety functions such as check-ins and alerts).
@@ -27,14 +28,18 @@ DATA_RIGHT = {BILLING_EXEMPT: True}
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def signed_in(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+def _ensure_signed_in(connection: ASGIConnection) -> None:
     if connection.user is None:
         raise NotAuthorizedException(N_("Sign in first."))
 
 
+async def signed_in(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    _ensure_signed_in(connection)
+
+
 def requires_roles(*roles: Role) -> Guard:
-    def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-        signed_in(connection, handler)
+    async def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        _ensure_signed_in(connection)
         if not has_any_role(connection.user, roles):
             raise PermissionDeniedException(N_("Your role does not allow this."))
 

@@ -17,13 +17,15 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from infra.cache import ExpiringCache
 from infra.db import Database
 from infra.i18n import locale_scope, negotiate_locale
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
+from onboarding.models import ContractorMember, Worker
 from tenants import services
 from tenants.access import Principal
-from tenants.models import Tenant
+from tenants.models import ApiToken, Membership, Tenant, User
 
 API_PREFIX = "/api/"
 TENANT_PATH_PREFIX = "/t/"
@@ -36,6 +38,28 @@ SESSION_USER_KEY = "user_id"
 class RequestIdentity:
     tenant: Tenant | None
     principal: Principal | None
+
+
+IdentityCache = ExpiringCache[RequestIdentity]
+
+
+def identity_cache(settings: Settings) -> IdentityCache:
+    """Who a token or a session cookie stands for, remembered for a moment: resolving it takes
+    more database round trips than most requests' own work. A revoked token, a removed role or a
+    disabled user counts at once in the process that made the change, and within
+    ``PORTAL_IDENTITY_CACHE_SECONDS`` everywhere else."""
+    return ExpiringCache(
+        ttl=settings.identity_cache_seconds, watched=(Tenant, User, Membership, ApiToken)
+    )
+
+
+CompanyCache = ExpiringCache[tuple[uuid.UUID | None, uuid.UUID | None]]
+
+
+def company_cache(settings: Settings) -> CompanyCache:
+    """The company and the worker record behind a user, by tenant and user, remembered as
+    briefly as :func:`identity_cache` and dropped by the same kind of change."""
+    return ExpiringCache(ttl=settings.identity_cache_seconds, watched=(ContractorMember, Worker))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -117,17 +141,34 @@ async def _from_session(
     return RequestIdentity(tenant, principal)
 
 
-async def identify(scope: Scope, database: Database, settings: Settings) -> RequestIdentity:
+async def identify(
+    scope: Scope, database: Database, settings: Settings, cache: IdentityCache
+) -> RequestIdentity:
     path: str = scope.get("path", "")
+    generation = cache.generation
     if path.startswith(API_PREFIX):
         authorization = _header(scope, b"authorization")
-        return (
-            await _from_bearer(database, authorization)
-            if authorization
-            else RequestIdentity(None, None)
-        )
+        if not authorization:
+            return RequestIdentity(None, None)
+        key: tuple[Any, ...] = ("bearer", authorization)
+        identity = cache.get(key)
+        if identity is None:
+            identity = await _from_bearer(database, authorization)
+            cache.put(key, identity, generation=generation)
+        return identity
     session_data = scope.get("session") or {}
-    return await _from_session(database, session_data, tenant_slug_from_request(scope, settings))
+    wanted_slug = tenant_slug_from_request(scope, settings)
+    key = (
+        "session",
+        session_data.get(SESSION_TENANT_KEY),
+        session_data.get(SESSION_USER_KEY),
+        wanted_slug,
+    )
+    identity = cache.get(key)
+    if identity is None:
+        identity = await _from_session(database, session_data, wanted_slug)
+        cache.put(key, identity, generation=generation)
+    return identity
 
 
 class IdentityMiddleware(ASGIMiddleware):
@@ -139,7 +180,7 @@ class IdentityMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         app = Litestar.from_scope(scope)
         settings: Settings = app.state.settings
-        identity = await identify(scope, app.state.database, settings)
+        identity = await identify(scope, app.state.database, settings, app.state.identities)
         scope["user"] = identity.principal
         scope["auth"] = identity.principal.via_token_id if identity.principal else None
         scope.setdefault("state", {})["tenant"] = identity.tenant

@@ -67,7 +67,7 @@ from portal.api.uploads import UploadController
 from portal.dependencies import DEPENDENCIES
 from portal.errors import EXCEPTION_HANDLERS
 from portal.guards import billing_allows_writes
-from portal.identity import API_PREFIX, IdentityMiddleware
+from portal.identity import API_PREFIX, IdentityMiddleware, company_cache, identity_cache
 from portal.sessions import RotatingSessionConfig
 from portal.web.alerts import AlertPages
 from portal.web.billing import BillingPages
@@ -152,14 +152,15 @@ def _stores(settings: Settings) -> dict[str, Store]:
     }
 
 
-def _is_sign_in_attempt(request: Any) -> bool:
-    path = request.url.path
+async def _is_sign_in_attempt(request: Any) -> bool:
+    """Asked on every request; a plain function would be sent to a worker thread each time."""
+    if request.method != "POST":
+        return False
+    path = request.scope["path"]
     joining = "/invitations/" in path and "/admin/" not in path
     is_registration_page = path.startswith("/t/") and (path.endswith("/register") or joining)
     joining_by_api = path.startswith("/api/v1/user-invitations/") and path.endswith("/accept")
-    return request.method == "POST" and (
-        path in SIGN_IN_PATHS or is_registration_page or joining_by_api
-    )
+    return path in SIGN_IN_PATHS or is_registration_page or joining_by_api
 
 
 class PortalPlugin(InitPluginProtocol):
@@ -175,6 +176,8 @@ class PortalPlugin(InitPluginProtocol):
                 "database": database,
                 "storage": storage_from_settings(settings),
                 "billing": BillingPolicy.from_settings(settings),
+                "identities": identity_cache(settings),
+                "companies": company_cache(settings),
             }
         )
         app_config.debug = settings.debug

@@ -2,6 +2,7 @@
 # Installs the Debian packages a profile needs, only those missing. Profiles:
 #   demo  - what `portal demo` needs
 #   test  - what the test suite needs (headless Chromium for browser tests, a CJK font)
+#   bench - what the tests need, and wrk, the HTTP load generator of the API benchmarks
 # Both fetch the pages' browser libraries (scripts/vendor-assets.sh) with curl and check them
 # with openssl.
 # PDFs need HarfBuzz's subsetter (without it WeasyPrint subsets CJK fonts with fontTools, which
@@ -12,6 +13,7 @@ profile="${1:-demo}"
 case "$profile" in
   demo) packages=(curl ca-certificates openssl fonts-noto-cjk fonts-hanazono libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0) ;;
   test) packages=(curl ca-certificates openssl fonts-noto-cjk fonts-hanazono libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium) ;;
+  bench) packages=(curl ca-certificates openssl fonts-noto-cjk fonts-hanazono libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium wrk) ;;
   *) echo "unknown profile: $profile" >&2; exit 2 ;;
 esac
 

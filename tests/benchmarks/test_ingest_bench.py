@@ -1,13 +1,14 @@
 """Ping ingestion over real HTTP against a raw ``COPY`` of the same rows into the same table, on
 the same PostgreSQL in the same run.
 
-The application runs as in production — ``uvicorn`` in its own process, connecting as the
-unprivileged application role under row-level security. Each of ``CLIENTS`` phones (a crew
-login on an active, checked-in job, so the engine evaluates every ping and moves each person's
-state on) posts batches of 500 pings, each batch after the answer to the previous one, as a
-phone's queue does; several phones at once, because one alone leaves the server idle while its
-next batch is on the way. The rate counts the pings acknowledged between the first request and
-the last answer.
+The application runs as in production — ``portal serve``'s uvicorn, one process per core,
+connecting as the unprivileged application role under row-level security. Each of ``CLIENTS``
+phones (a crew login on an active, checked-in job, so the engine evaluates every ping and moves
+each person's state on) posts batches of 500 pings, each batch after the answer to the previous
+one, as a phone's queue does; several phones at once, because one alone leaves the server idle
+while its next batch is on the way, and enough of them that the kernel spreads their
+connections over the server processes evenly. The rate counts the pings acknowledged between
+the first request and the last answer.
 
 The baseline is one ``COPY`` of exactly those rows (same ids, times, users, job and values)
 into ``geofence_pings``. PostgreSQL refuses ``COPY`` into a table under row-level security
@@ -41,7 +42,7 @@ from infra.db import Database, utcnow
 from tenants import services as tenant_services
 from tenants.models import Role
 from tests.benchmarks.report import record
-from tests.benchmarks.test_permit_list_bench import _plain, _server
+from tests.benchmarks.test_permit_list_bench import SERVER_PROCESSES, _plain, _server
 from tests.conftest import PostgresDatabase, settings_for
 from tests.factories import TenantFactory, issue_token
 from tests.geofence_factories import GeofenceWorld, offset
@@ -49,10 +50,11 @@ from tests.geofence_factories import GeofenceWorld, offset
 pytestmark = [pytest.mark.benchmark, pytest.mark.postgres]
 
 BATCH = 500
-CLIENTS = 4
+CLIENTS = 8
 WARMUP_BATCHES = 2
 # One phone alone first, to show how much of the server a single client leaves idle.
 SOLO_BATCHES = 10
+# Long enough (100k pings, a few seconds) that the rate is not one scheduler's hiccup.
 BATCHES_PER_CLIENT = 25
 BASELINE_RUNS = 3
 TARGET_SHARE = 0.25
@@ -286,7 +288,7 @@ def test_ingest_pings_per_s(postgres: PostgresDatabase, tmp_path: Path) -> None:
     assert measured == CLIENTS * BATCHES_PER_CLIENT * BATCH
     baseline_s = asyncio.run(_baseline_copy_s(postgres.owner_url, rows))
 
-    with _server(postgres, tmp_path / "server-var") as base:
+    with _server(postgres, tmp_path / "server-var", workers=SERVER_PROCESSES) as base:
         solo_s, ours_s, latencies = asyncio.run(_post_all(base, phones))
     stored = asyncio.run(_stored(postgres.owner_url, world.tenant.id))
     assert stored == (CLIENTS * (WARMUP_BATCHES + BATCHES_PER_CLIENT) + SOLO_BATCHES) * BATCH

@@ -6,6 +6,7 @@ on SQLite, which is faster and exercises the same application code."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import re
@@ -19,13 +20,13 @@ import pytest
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
 from infra.db import Database
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
 from portal.app import create_app
-from tenants.models import ApiToken, Role, User
+from tenants.models import ApiToken, Membership, Role, User
 from tests.factories import (
     SeededTenant,
     SeededUser,
@@ -112,6 +113,37 @@ async def test_token_is_issued_used_and_revoked(
     assert after.status_code == 401
     assert after.json()["status_code"] == 401
     assert "api_token.revoked" in await audit_actions(sqlite_db, tenant.id, "api_token.")
+
+
+async def test_a_removed_role_counts_at_once_though_identities_are_remembered(
+    client: AsyncTestClient[Any], sqlite_db: Database, factory: TenantFactory
+) -> None:
+    tenant = await factory.create(sqlite_db, plants=("P1",))
+    admin = tenant.user(Role.TENANT_ADMIN)
+    token = await issue_token(sqlite_db, tenant.id, admin.id)
+    assert (await client.get("/api/v1/users", headers=bearer(token))).status_code == 200
+    async with sqlite_db.session() as session:
+        with tenant_scope(tenant.id):
+            await session.execute(delete(Membership).where(Membership.user_id == admin.id))
+            await session.commit()
+    assert (await client.get("/api/v1/users", headers=bearer(token))).status_code == 403
+
+
+async def test_a_token_revoked_by_another_process_stops_within_the_cache_time(
+    sqlite_settings: Settings, sqlite_db: Database, factory: TenantFactory
+) -> None:
+    """A change this process's ORM did not make (another server process, or SQL by hand) is
+    seen once the remembered identity expires."""
+    settings = dataclasses.replace(sqlite_settings, identity_cache_seconds=0.2)
+    tenant = await factory.create(sqlite_db, plants=("P1",))
+    admin = tenant.user(Role.TENANT_ADMIN)
+    token = await issue_token(sqlite_db, tenant.id, admin.id)
+    async with open_client(create_app(settings)) as client:
+        assert (await client.get(ME_URL, headers=bearer(token))).status_code == 200
+        async with sqlite_db.async_engine.begin() as connection:
+            await connection.execute(text("UPDATE api_tokens SET revoked_at = expires_at"))
+        await asyncio.sleep(0.25)
+        assert (await client.get(ME_URL, headers=bearer(token))).status_code == 401
 
 
 async def test_api_needs_a_bearer_token(client: AsyncTestClient[Any]) -> None:

@@ -9,6 +9,10 @@ is greater than the one that last wrote it. The final state is therefore the one
 key in the set, whichever arrived last. Deletions are kept as a growing set, so a subscription
 once deleted stays cancelled. ``docs/billing.md`` explains why this and not re-reading the
 subscription from the API.
+
+Plans are priced per plant and month: Checkout and plan changes buy one unit per plant, and
+:func:`sync_quantity`, queued through the outbox by every change of the plants, brings the live
+subscription's quantity to their number after the change committed.
 """
 
 from __future__ import annotations
@@ -17,22 +21,23 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from infra import audit
+from infra import audit, outbox
 from infra.db import Database, dialect_insert, new_id, utcnow
 from infra.errors import Conflict, DomainError, FieldProblem, InvalidInput, NotFound
 from infra.i18n import N_
 from infra.tasks import app, worker_database, worker_settings
-from infra.tenancy import tenant_scope
+from infra.tenancy import current_tenant_id, tenant_scope
 from tenants.entitlements import (
     BillingPolicy,
     active_worker_count,
@@ -49,7 +54,7 @@ from tenants.entitlements import (
     subscription_status,
     trial_end,
 )
-from tenants.models import StripeEvent, Subscription, Tenant, TenantStatus
+from tenants.models import Plant, StripeEvent, Subscription, Tenant, TenantStatus
 from tenants.schemas import BillingRead, InvoiceRead, LimitsRead, UsageRead
 
 logger = logging.getLogger(__name__)
@@ -59,6 +64,9 @@ INVOICES_SHOWN = 24
 SIGNATURE_HEADER = "Stripe-Signature"
 # Where Stripe sends the administrator back to, under the tenant's address.
 BILLING_PAGE = "/t/{slug}/admin/billing"
+# The outbox topic whose messages bring the subscription's quantity to the number of plants.
+QUANTITY_TOPIC = "billing.quantity"
+PROVIDER_FAILED = N_("The payment provider did not answer as expected. Try again in a moment.")
 
 # Within one second Stripe's order is unknown; this is the order in which the events of one
 # subscription normally happen, and a deletion ends everything.
@@ -119,6 +127,7 @@ class Fact:
     status: TenantStatus | None = None
     past_due_since: datetime | None = None
     ends_subscription: bool = False
+    quantity: int | None = None
 
 
 def event_version(created: int, event_type: str, event_id: str) -> str:
@@ -205,6 +214,7 @@ def _subscription_fact(
         if status is TenantStatus.PAST_DUE
         else None,
         ends_subscription=deleted,
+        quantity=item.get("quantity") if isinstance(item.get("quantity"), int) else None,
     )
 
 
@@ -359,6 +369,14 @@ async def _apply_to_tenant(
     )
     status = effective_status(tenant, subscription, policy, now)
     await set_tenant_status(session, tenant, status, reason=event["type"])
+    if (
+        fact.quantity is not None
+        and fact.subscription_id == live_subscription_id(subscription)
+        and fact.quantity != billed_plants(await plant_count(session))
+    ):
+        # The event changes nothing here: the quantity follows the plants, and the task that
+        # sets it is told to look again (a plant added while Checkout was open, say).
+        await request_quantity_sync(session, cause=f"event:{event['id']}")
 
 
 class _HTTPXClient(stripe.HTTPXClient):
@@ -373,26 +391,45 @@ class _HTTPXClient(stripe.HTTPXClient):
         return [args, kwargs]
 
 
-@asynccontextmanager
-async def _stripe(policy: BillingPolicy) -> AsyncIterator[stripe.StripeClient]:
+def _client(policy: BillingPolicy, http_client: stripe.HTTPClient) -> stripe.StripeClient:
     if not policy.enabled:
         raise NotFound(BILLING_OFF)
-    http_client = _HTTPXClient(timeout=20)
-    client = stripe.StripeClient(
+    return stripe.StripeClient(
         policy.secret_key,
         base_addresses={"api": policy.api_base} if policy.api_base else {},
         http_client=http_client,
         max_network_retries=2,
     )
+
+
+@contextmanager
+def _provider_failures() -> Iterator[None]:
     try:
-        yield client
+        yield
     except stripe.StripeError as exc:
         logger.error("Stripe request failed: %s", exc)
-        raise BillingProviderFailed(
-            N_("The payment provider did not answer as expected. Try again in a moment.")
-        ) from exc
+        raise BillingProviderFailed(PROVIDER_FAILED) from exc
+
+
+@asynccontextmanager
+async def _stripe(policy: BillingPolicy) -> AsyncIterator[stripe.StripeClient]:
+    http_client = _HTTPXClient(timeout=20)
+    try:
+        with _provider_failures():
+            yield _client(policy, http_client)
     finally:
         await http_client.close_async()
+
+
+@contextmanager
+def _stripe_sync(policy: BillingPolicy) -> Iterator[stripe.StripeClient]:
+    """The same client for a worker's synchronous task."""
+    http_client = _HTTPXClient(timeout=20, allow_sync_methods=True)
+    try:
+        with _provider_failures():
+            yield _client(policy, http_client)
+    finally:
+        http_client.close()
 
 
 def _billing_page(policy: BillingPolicy, tenant: Tenant | None) -> str:
@@ -435,9 +472,11 @@ async def start_checkout(
         )
     metadata = {"tenant_id": str(tenant_id), "plan": plan_name}
     return_to = _billing_page(policy, tenant)
+    # The price is per plant and month: the quantity is what makes the amount.
+    quantity = billed_plants(await plant_count(session))
     params: dict[str, Any] = {
         "mode": "subscription",
-        "line_items": [{"price": plan.price, "quantity": 1}],
+        "line_items": [{"price": plan.price, "quantity": quantity}],
         "client_reference_id": str(tenant_id),
         "metadata": metadata,
         "subscription_data": {"metadata": metadata},
@@ -454,7 +493,11 @@ async def start_checkout(
         subject_type="tenant",
         subject_id=tenant_id,
         actor_id=actor_id,
-        payload={"plan": plan_name, "checkout_session": checkout.id},
+        payload={
+            "plan": plan_name,
+            "checkout_session": checkout.id,
+            "quantity": quantity,
+        },
     )
     return str(checkout.url)
 
@@ -473,14 +516,13 @@ async def _start_plan_change(
     confirmation changes the plan here, as for every other change."""
     subscription_id = str(subscription.stripe_subscription_id)
     return_to = _billing_page(policy, tenant)
+    quantity = billed_plants(await plant_count(session))
     async with _stripe(policy) as client:
         current = await client.v1.subscriptions.retrieve_async(subscription_id)
         item_id = _first_item(current).get("id")
         if not item_id:
             logger.error("Stripe subscription %s has no item to change", subscription_id)
-            raise BillingProviderFailed(
-                N_("The payment provider did not answer as expected. Try again in a moment.")
-            )
+            raise BillingProviderFailed(PROVIDER_FAILED)
         portal = await client.v1.billing_portal.sessions.create_async(
             {
                 "customer": str(subscription.stripe_customer_id),
@@ -490,7 +532,11 @@ async def _start_plan_change(
                     "subscription_update_confirm": {
                         "subscription": subscription_id,
                         "items": [
-                            {"id": item_id, "price": policy.plans[plan_name].price, "quantity": 1}
+                            {
+                                "id": item_id,
+                                "price": policy.plans[plan_name].price,
+                                "quantity": quantity,
+                            }
                         ],
                     },
                     "after_completion": {
@@ -510,10 +556,86 @@ async def _start_plan_change(
             "plan": plan_name,
             "from_plan": subscription.plan,
             "subscription_id": subscription_id,
+            "quantity": quantity,
             "portal_session": portal.id,
         },
     )
     return str(portal.url)
+
+
+def billed_plants(plants: int) -> int:
+    """The subscription's quantity for this many plants. Plans are priced per plant and month;
+    a tenant without plants yet still pays for one, as Stripe bills no subscription of none."""
+    return max(plants, 1)
+
+
+async def request_quantity_sync(session: AsyncSession, *, cause: str) -> None:
+    """Queue :func:`sync_quantity` for the current tenant in the caller's transaction, when it
+    has a live subscription. Stripe is called only after the commit, by the outbox: a rollback
+    queues nothing, and a Stripe that is down delays the change without losing the plant.
+    ``cause`` names the change uniquely (one message each)."""
+    if live_subscription_id(await current_subscription(session)) is None:
+        return
+    await outbox.enqueue_async(
+        session, topic=QUANTITY_TOPIC, payload={}, key=f"{QUANTITY_TOPIC}:{cause}"
+    )
+
+
+def sync_quantity(session: Session, policy: BillingPolicy) -> int | None:
+    """Set the live subscription's quantity to the current tenant's number of plants, with
+    prorations; the quantity it has now, or ``None`` when nothing is billed through Stripe.
+
+    The number is read now and set as it is, not added to, so that repeated and reordered
+    deliveries end on the last count. The subscription row stays locked until the caller
+    commits: two deliveries for one tenant call Stripe one after the other, the later one with
+    the later count."""
+    if not policy.enabled:
+        return None
+    subscription = session.execute(select(Subscription).with_for_update()).scalar_one_or_none()
+    subscription_id = live_subscription_id(subscription)
+    if subscription_id is None:
+        return None
+    quantity = billed_plants(session.execute(select(func.count()).select_from(Plant)).scalar_one())
+    with _stripe_sync(policy) as client:
+        current = client.v1.subscriptions.retrieve(subscription_id)
+        item = _first_item(current)
+        if not item.get("id"):
+            logger.error("Stripe subscription %s has no item to change", subscription_id)
+            raise BillingProviderFailed(PROVIDER_FAILED)
+        if item.get("quantity") == quantity:
+            return quantity
+        client.v1.subscriptions.update(
+            subscription_id,
+            {
+                "items": [{"id": item["id"], "quantity": quantity}],
+                "proration_behavior": "create_prorations",
+            },
+        )
+    audit.append_entry(
+        session,
+        action="billing.quantity_changed",
+        subject_type="tenant",
+        subject_id=current_tenant_id(),
+        payload={
+            "subscription_id": subscription_id,
+            "from": item.get("quantity"),
+            "to": quantity,
+        },
+    )
+    return quantity
+
+
+async def billed_quantity(session: AsyncSession, policy: BillingPolicy) -> int | None:
+    """How many plants Stripe bills the live subscription for now; ``None`` without one."""
+    if not policy.enabled:
+        raise NotFound(BILLING_OFF)
+    subscription_id = live_subscription_id(await current_subscription(session))
+    if subscription_id is None:
+        return None
+    async with _stripe(policy) as client:
+        current = await client.v1.subscriptions.retrieve_async(subscription_id)
+    quantity = _first_item(current).get("quantity")
+    return quantity if isinstance(quantity, int) else None
 
 
 async def _customer_id(session: AsyncSession) -> str | None:

@@ -32,6 +32,7 @@ from infra.security import (
 from infra.storage import ObjectStorage
 from infra.tenancy import current_tenant_id, tenant_scope
 from infra.uploads import IMAGES, FileType, StoredObject, get_stored_object
+from tenants import billing
 from tenants.access import Grant, Principal
 from tenants.models import (
     ApiToken,
@@ -152,6 +153,8 @@ async def add_plant(
             "boundary": boundary,
         },
     )
+    # Plans are priced per plant: a subscribed tenant's quantity follows, after the commit.
+    await billing.request_quantity_sync(session, cause=f"plant_added:{plant.id}")
     return plant
 
 

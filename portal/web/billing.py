@@ -1,7 +1,8 @@
 """The tenant administrator's billing page, ``/t/{slug}/admin/billing``: the subscription's
-status and what it means, the plan with its limits against what the tenant uses, the plans to
-subscribe or change to (Stripe Checkout, or the customer portal for a subscription that
-exists), the customer portal, and the invoices.
+status and what it means, the plan with its limits against what the tenant uses, what the
+plants come to (plans are priced per plant) and how many Stripe bills, the plans to subscribe
+or change to (Stripe Checkout, or the customer portal for a subscription that exists), the
+customer portal, and the invoices.
 
 What a plan allows, whether a plan fits and every call to Stripe are :mod:`tenants.billing`'s
 and :mod:`tenants.entitlements`'s; a failing Stripe is shown on the page. The forms keep
@@ -45,6 +46,13 @@ DONE_NOTICES = {
     "checkout_cancelled": N_("The checkout was cancelled. Nothing was charged."),
     "plan_changed": N_("The new plan shows here as soon as Stripe confirms the change."),
 }
+# Plans are priced per plant: a plan's price is one plant's, the tenant's total is for all.
+PER_PLANT = {
+    "day": N_("per plant per day"),
+    "week": N_("per plant per week"),
+    "month": N_("per plant per month"),
+    "year": N_("per plant per year"),
+}
 INTERVALS = {
     "day": N_("per day"),
     "week": N_("per week"),
@@ -67,6 +75,19 @@ class PlanOffer:
     shortfalls: list[str]
 
 
+@dataclass(frozen=True)
+class Charge:
+    """What the subscribed plan comes to: its price times the plants billed, and how many
+    plants Stripe bills now when that is not yet the tenant's number (``None`` when Stripe did
+    not say)."""
+
+    total: str | None
+    interval: str | None
+    unit_price: str | None
+    plants: int
+    billed: int | None
+
+
 def money(amount: int, currency: str) -> str:
     """Stripe's amount in the currency's smallest unit, written for the reader's language."""
     code = currency.upper()
@@ -81,14 +102,17 @@ def _show(errors: FormErrors, exc: DomainError) -> None:
         errors.general.append(message)
 
 
-async def _offers(
-    policy: BillingPolicy, overview: BillingRead, errors: FormErrors
-) -> list[PlanOffer]:
+async def _prices(policy: BillingPolicy, errors: FormErrors) -> dict[str, billing.PlanPrice]:
     try:
-        prices = await billing.plan_prices(policy)
+        return await billing.plan_prices(policy)
     except billing.BillingProviderFailed as exc:
         _show(errors, exc)
-        prices = {}
+        return {}
+
+
+def _offers(
+    policy: BillingPolicy, overview: BillingRead, prices: dict[str, billing.PlanPrice]
+) -> list[PlanOffer]:
     offers = []
     for name, plan in policy.plans.items():
         price = prices.get(name)
@@ -101,7 +125,7 @@ async def _offers(
                 price=money(price.amount, price.currency)
                 if price is not None and price.amount is not None
                 else None,
-                interval=_interval(price),
+                interval=_interval(price, PER_PLANT),
                 max_plants=plan.max_plants,
                 max_active_workers=plan.max_active_workers,
                 current=overview.subscribed and name == overview.plan,
@@ -111,10 +135,39 @@ async def _offers(
     return offers
 
 
-def _interval(price: billing.PlanPrice | None) -> str | None:
+def _interval(price: billing.PlanPrice | None, wording: dict[str, str]) -> str | None:
     if price is None or price.interval is None or price.interval_count != 1:
         return None
-    return INTERVALS.get(price.interval)
+    return wording.get(price.interval)
+
+
+async def _charge(
+    session: AsyncSession,
+    policy: BillingPolicy,
+    overview: BillingRead,
+    prices: dict[str, billing.PlanPrice],
+    errors: FormErrors,
+) -> Charge | None:
+    if not overview.subscribed or overview.plan is None:
+        return None
+    try:
+        billed = await billing.billed_quantity(session, policy)
+    except billing.BillingProviderFailed as exc:
+        _show(errors, exc)
+        billed = None
+    plants = billing.billed_plants(overview.usage.plants)
+    price = prices.get(overview.plan)
+    total = unit_price = None
+    if price is not None and price.amount is not None:
+        total = money(price.amount * plants, price.currency)
+        unit_price = money(price.amount, price.currency)
+    return Charge(
+        total=total,
+        interval=_interval(price, INTERVALS),
+        unit_price=unit_price,
+        plants=plants,
+        billed=billed,
+    )
 
 
 async def _page(
@@ -135,11 +188,14 @@ async def _page(
         "errors": errors,
         "notice": notice,
         "offers": [],
+        "charge": None,
         "invoices": [],
         "customer": False,
     }
     if overview.enabled:
-        context["offers"] = await _offers(policy, overview, errors)
+        prices = await _prices(policy, errors)
+        context["offers"] = _offers(policy, overview, prices)
+        context["charge"] = await _charge(session, policy, overview, prices, errors)
         context["customer"] = await billing.has_customer(session)
         try:
             context["invoices"] = await billing.list_invoices(session, policy)

@@ -64,8 +64,30 @@ class StripeStandIn:
     def __init__(self) -> None:
         self.calls: list[StripeCall] = []
         self.lock = threading.Lock()
+        # Each subscription's quantity as last set; one never set bills a single unit.
+        self.quantities: dict[str, int] = {}
 
-    def answer(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        item = {
+            "id": "si_1",
+            "object": "subscription_item",
+            "quantity": self.quantities.get(subscription_id, 1),
+        }
+        return {
+            "id": subscription_id,
+            "object": "subscription",
+            "items": {"object": "list", "data": [item]},
+        }
+
+    def answer(
+        self, method: str, path: str, params: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
+        if path.startswith("/v1/subscriptions/"):
+            subscription_id = path.rsplit("/", 1)[1]
+            with self.lock:
+                if method == "POST":
+                    self.quantities[subscription_id] = int(params["items[0][quantity]"][0])
+                return 200, self.subscription(subscription_id)
         if method == "POST" and path == "/v1/checkout/sessions":
             number = len(self.calls)
             return 200, {
@@ -116,7 +138,7 @@ def stripe_api() -> Iterator[tuple[str, StripeStandIn]]:
                         self.command, url.path, params, self.headers.get("Authorization", "")
                     )
                 )
-            status, answer = stand_in.answer(self.command, url.path)
+            status, answer = stand_in.answer(self.command, url.path, params)
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

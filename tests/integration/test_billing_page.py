@@ -75,11 +75,13 @@ def _plan_row(html: str, plan: str) -> str:
 
 @pytest.fixture
 def stand_in(stripe_api: tuple[str, StripeStandIn], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The shared stand-in, also answering the prices and the subscription the page reads."""
+    """The shared stand-in, also answering the prices the page reads."""
     _base, stand_in = stripe_api
     answer = stand_in.answer
 
-    def with_prices(method: str, path: str) -> tuple[int, dict[str, Any]]:
+    def with_prices(
+        method: str, path: str, params: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path.startswith("/v1/prices/"):
             price = path.rsplit("/", 1)[1]
             return 200, {
@@ -89,16 +91,7 @@ def stand_in(stripe_api: tuple[str, StripeStandIn], monkeypatch: pytest.MonkeyPa
                 "unit_amount": PRICES[price],
                 "recurring": {"interval": "month", "interval_count": 1},
             }
-        if method == "GET" and path.startswith("/v1/subscriptions/"):
-            return 200, {
-                "id": path.rsplit("/", 1)[1],
-                "object": "subscription",
-                "items": {
-                    "object": "list",
-                    "data": [{"id": "si_1", "object": "subscription_item"}],
-                },
-            }
-        return answer(method, path)
+        return answer(method, path, params)
 
     monkeypatch.setattr(stand_in, "answer", with_prices)
     return stand_in
@@ -275,11 +268,13 @@ async def test_the_page_shows_status_plan_usage_prices_and_invoices(site: Site) 
 
     assert 'data-current="true"' in _plan_row(html, "pro")
     assert "choose-plan" not in _plan_row(html, "pro")
+    assert _page_testid(html, "billing-total") == "CN¥499.00 per month 1 × CN¥499.00 per plant"
+    assert 'data-testid="billed-quantity"' not in html, "Stripe bills the one plant"
     starter = _plan_row(html, "starter")
-    assert "CN¥199.00 per month" in starter
+    assert "CN¥199.00 per plant per month" in starter
     assert "Change to this plan" in starter
     assert "Up to 1" in starter and "Up to 50" in starter
-    assert "CN¥1,999.00 per month" in _plan_row(html, "enterprise")
+    assert "CN¥1,999.00 per plant per month" in _plan_row(html, "enterprise")
     assert "Unlimited" in _plan_row(html, "enterprise")
 
     invoice = re.search(r'<tr data-testid="invoice" data-id="in_test_1".*?</tr>', html, re.S)

@@ -3,14 +3,18 @@ directory for the embedded default. Keys of tenant data start with ``tenants/{te
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -19,16 +23,60 @@ from infra.settings import Settings
 
 # S3 refuses presigned URLs valid for longer than a week; the local backend keeps the same bound.
 MAX_DOWNLOAD_SECONDS = 7 * 24 * 3600
+# How much of an object is copied or read at a time when it is streamed rather than held whole.
+CHUNK_BYTES = 256 * 1024
+# Large files go to S3 in parts; a few parts in flight at once keep the memory of an upload to
+# a few of them, whatever the size of the file.
+S3_TRANSFER = TransferConfig(max_concurrency=4)
 
 
 class ObjectNotFound(KeyError):
     pass
 
 
+class ObjectReader:
+    """An object opened for reading a part at a time, and its size in bytes. Close it, or use it
+    as a context manager."""
+
+    def __init__(self, stream: Any, size: int) -> None:
+        self._stream = stream
+        self.size = size
+
+    def read(self, size: int = CHUNK_BYTES) -> bytes:
+        """Up to ``size`` bytes; empty at the end."""
+        return self._stream.read(size)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> ObjectReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+FileSource = Path | BinaryIO
+
+
 class ObjectStorage(Protocol):
     def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
 
+    def put_file(self, key: str, source: FileSource, *, content_type: str) -> None:
+        """Store a file (a path, or a binary file read from its current position) without
+        holding it in memory."""
+        ...
+
     def get(self, key: str) -> bytes: ...
+
+    def open(self, key: str) -> ObjectReader:
+        """The object for reading a part at a time; :class:`ObjectNotFound` when it is gone."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -77,6 +125,15 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _readable(source: FileSource) -> Iterator[BinaryIO]:
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            yield handle
+    else:
+        yield source
+
+
 class LocalStorage:
     """A directory on disk. Writes are atomic (temporary file, then rename)."""
 
@@ -93,11 +150,23 @@ class LocalStorage:
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         write_atomically(self._path(key), lambda handle: handle.write(data))
 
+    def put_file(self, key: str, source: FileSource, *, content_type: str) -> None:
+        path = self._path(key)
+        with _readable(source) as readable:
+            write_atomically(path, lambda handle: shutil.copyfileobj(readable, handle, CHUNK_BYTES))
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
+
+    def open(self, key: str) -> ObjectReader:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+        return ObjectReader(handle, os.fstat(handle.fileno()).st_size)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -163,9 +232,10 @@ class S3Storage:
     """A bucket on S3 or any S3-compatible store. Every object is written with server-side
     encryption requested; reads for browsers go through presigned GET links."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, *, transfer: TransferConfig = S3_TRANSFER) -> None:
         self._client = client
         self.bucket = bucket
+        self._transfer = transfer
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
@@ -197,15 +267,34 @@ class S3Storage:
             ServerSideEncryption="AES256",
         )
 
-    def get(self, key: str) -> bytes:
+    def put_file(self, key: str, source: FileSource, *, content_type: str) -> None:
+        checked = str(_check_key(key))
+        with _readable(source) as readable:
+            # Above the transfer's threshold this is a multipart upload; the extra arguments
+            # (type, encryption) are those of the whole object either way.
+            self._client.upload_fileobj(
+                readable,
+                self.bucket,
+                checked,
+                ExtraArgs={"ContentType": content_type, "ServerSideEncryption": "AES256"},
+                Config=self._transfer,
+            )
+
+    def _get_object(self, key: str) -> dict[str, Any]:
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=str(_check_key(key)))
+            return self._client.get_object(Bucket=self.bucket, Key=str(_check_key(key)))
         except ClientError as exc:
             if _is_missing(exc):
                 raise ObjectNotFound(key) from exc
             raise
-        with response["Body"] as body:
+
+    def get(self, key: str) -> bytes:
+        with self._get_object(key)["Body"] as body:
             return body.read()
+
+    def open(self, key: str) -> ObjectReader:
+        response = self._get_object(key)
+        return ObjectReader(response["Body"], response["ContentLength"])
 
     def exists(self, key: str) -> bool:
         try:

@@ -20,10 +20,16 @@ disabled and loses its name, address and phone. The tenant's cached PDFs are del
 erasure commits (:func:`delete_erased_objects`), so a permit or record is rendered again with the
 pseudonym.
 
+The tenant's outbox keeps every notification queued or sent, with its text's values and its
+addresses. Erasure keeps those rows too, as the history of what was sent, but without the worker:
+in each message that is the worker's (:class:`Traces`) the names become the pseudonym and the
+numbers and addresses are removed; one not yet delivered that goes to the worker is withdrawn
+(:func:`infra.outbox.cancel`), there being nobody to send it to.
+
 The ledger's worker and certificate entries hold keyed digests of the name, ID number, phone and
 certificate number, not the values (see :func:`onboarding.services.field_context`), so there is
 nothing readable there to erase. What erasure cannot reach is said in ``docs/tenant-data.md``:
-ledger entries written before the ledger held digests.
+ledger entries written before the ledger held digests, and messages already delivered.
 """
 
 from __future__ import annotations
@@ -31,20 +37,22 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
-from infra import audit
+from infra import audit, outbox
 from infra.db import utcnow
 from infra.documents import cached_documents_prefix
 from infra.errors import Conflict, NotFound
 from infra.field_encryption import FieldCipher
 from infra.i18n import N_
+from infra.notify.sms import mask_phone
 from infra.schema import load_models
 from infra.storage import ObjectStorage
 from infra.uploads import StoredObject
@@ -68,9 +76,16 @@ SEALED_DRAWING = "strokes"
 # Rows that copy the worker's name beside their ``worker_id`` (or the worker's login's
 # ``user_id``), such as the people of a geofence watch.
 COPIED_NAME = "name"
+# Alerts copy the display name of the login whose phone raised them.
+COPIED_PERSON = "person"
 LOGIN_COLUMN = "user_id"
 # An address no mail reaches (RFC 2606), unique per account as the tenant's addresses must be.
 ERASED_EMAIL = "erased-{id}@erased.invalid"
+# Where a stored notification says whom it goes to: the notification's recipient (a user id, an
+# e-mail address or a phone number), and one channel's destination.
+ADDRESS_KEYS = ("recipient", "destination")
+OUTBOX_BATCH = 1000
+OUTBOX_CANCELLED = "the recipient's personal data was erased"
 _NOT_FOUND = N_("Worker not found.")
 
 
@@ -293,6 +308,18 @@ async def _erase_copied_names(session: AsyncSession, worker: Worker, name: str) 
         )
         if result.rowcount:
             changed.append(table.name)
+    if worker.user_id is None:
+        return changed
+    for table in load_models().sorted_tables:
+        if COPIED_PERSON not in table.c or LOGIN_COLUMN not in table.c:
+            continue
+        result = await session.execute(
+            update(table)
+            .where(table.c.tenant_id == worker.tenant_id, table.c[LOGIN_COLUMN] == worker.user_id)
+            .values({COPIED_PERSON: name})
+        )
+        if result.rowcount:
+            changed.append(table.name)
     return changed
 
 
@@ -319,6 +346,168 @@ async def _disable_login(session: AsyncSession, worker: Worker, name: str) -> bo
     return True
 
 
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _addresses(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ADDRESS_KEYS and isinstance(item, str):
+                yield item
+            else:
+                yield from _addresses(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _addresses(item)
+
+
+def _longest_first(values: Iterable[str | None]) -> tuple[str, ...]:
+    """Distinct values, each before the shorter ones it may contain, as it is replaced first."""
+    return tuple(sorted({value for value in values if value}, key=len, reverse=True))
+
+
+@dataclass(frozen=True)
+class Traces:
+    """What names the worker in a stored message, read before the erasure: the names (the
+    worker's and their login's) give way to the pseudonym; the ID number (full and masked),
+    phones and e-mail address are removed."""
+
+    names: tuple[str, ...]
+    pseudonym: str
+    identifying: tuple[str, ...]
+    removed: tuple[str, ...]
+    addresses: frozenset[str]
+
+    @classmethod
+    def of(cls, worker: Worker, login: User | None, id_number: str, pseudonym: str) -> Traces:
+        names: list[str | None] = [worker.name]
+        phones: list[str | None] = [worker.phone]
+        emails: list[str] = []
+        logins: list[str] = []
+        if login is not None:
+            names.append(login.name)
+            phones.append(login.phone)
+            emails.append(login.email)
+            logins.append(str(login.id))
+        identifying = [id_number, worker.id_number_masked, *phones, *emails]
+        return cls(
+            names=_longest_first(names),
+            pseudonym=pseudonym,
+            identifying=_longest_first(identifying),
+            # A masked phone could as well be another person's: it is removed from the worker's
+            # messages, but does not make a message the worker's.
+            removed=_longest_first(
+                [*identifying, *(mask_phone(phone) for phone in phones if phone)]
+            ),
+            addresses=frozenset(value for value in [*logins, *phones, *emails] if value),
+        )
+
+    def addressed(self, payload: Any) -> bool:
+        """Whether the message goes to the worker."""
+        return any(address in self.addresses for address in _addresses(payload))
+
+    def removes_address(self, payload: Any) -> bool:
+        """Whether the message goes to one of the worker's phones or e-mail addresses."""
+        return any(address in self.removed for address in _addresses(payload))
+
+    def concerns(self, payload: Any, error: str | None) -> bool:
+        """Whether the message is the worker's: it goes to them, holds one of their numbers or
+        addresses, or names them in a field of its own. A name inside longer text is not enough,
+        as it may be part of another name."""
+        texts = [*_strings(payload), error or ""]
+        return (
+            self.addressed(payload)
+            or any(value in text for text in texts for value in self.identifying)
+            or any(text in self.names for text in texts)
+        )
+
+    def scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for name in self.names:
+                value = value.replace(name, self.pseudonym)
+            for removed in self.removed:
+                value = value.replace(removed, "")
+            return value
+        if isinstance(value, dict):
+            return {key: self.scrub(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(item) for item in value]
+        return value
+
+
+async def _outbox_naming(session: AsyncSession, traces: Traces) -> list[uuid.UUID]:
+    """The tenant's outbox messages that are the worker's, read in batches."""
+    found: list[uuid.UUID] = []
+    after: uuid.UUID | None = None
+    while True:
+        query = (
+            select(
+                outbox.OutboxMessage.id,
+                outbox.OutboxMessage.payload,
+                outbox.OutboxMessage.last_error,
+            )
+            .order_by(outbox.OutboxMessage.id)
+            .limit(OUTBOX_BATCH)
+        )
+        if after is not None:
+            query = query.where(outbox.OutboxMessage.id > after)
+        rows = (await session.execute(query)).all()
+        found += [row.id for row in rows if traces.concerns(row.payload, row.last_error)]
+        if len(rows) < OUTBOX_BATCH:
+            return found
+        after = rows[-1].id
+
+
+async def _erase_from_outbox(session: AsyncSession, traces: Traces) -> dict[str, int]:
+    """Take the worker out of the tenant's queued and delivered messages, keeping each row, its
+    status and its times; withdraw those not delivered yet that go to the worker. How many
+    messages were changed, and of them how many withdrawn."""
+    scrubbed = cancelled = 0
+    done: set[uuid.UUID] = set()
+    # A delivery running during the first look may have queued more messages from one of the
+    # worker's; they are committed by the time its row lock is released, so look once more.
+    while found := [id_ for id_ in await _outbox_naming(session, traces) if id_ not in done]:
+        done.update(found)
+        messages = await session.scalars(
+            select(outbox.OutboxMessage)
+            .where(outbox.OutboxMessage.id.in_(found))
+            .order_by(outbox.OutboxMessage.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        for message in messages:
+            before = (message.payload, message.last_error, message.status, message.key)
+            if traces.removes_address(message.payload):
+                # A channel's key is a plain digest of its destination, which is enough to find
+                # a phone number again.
+                message.key = f"erased:{message.id}"
+            if (
+                traces.addressed(message.payload)
+                and message.status != outbox.OutboxStatus.DELIVERED
+                and not outbox.is_cancelled(message)
+            ):
+                outbox.cancel(message, OUTBOX_CANCELLED)
+                cancelled += 1
+            message.payload = traces.scrub(message.payload)
+            if message.last_error is not None:
+                message.last_error = traces.scrub(message.last_error)
+            if (message.payload, message.last_error, message.status, message.key) == before:
+                continue
+            scrubbed += 1
+            if message.status == before[2]:
+                # Only the content changed: the row keeps the time of its last delivery attempt.
+                flag_modified(message, "updated_at")
+    return {"scrubbed": scrubbed, "cancelled": cancelled}
+
+
 async def erase_personal_data(
     session: AsyncSession,
     viewer: Viewer,
@@ -334,9 +523,16 @@ async def erase_personal_data(
         raise Conflict("worker", "already_erased", N_("This worker's data is already erased."))
     found = await _records(session, worker)
     name = pseudonym(worker)
+    login = (
+        None
+        if worker.user_id is None
+        else await session.scalar(select(User).where(User.id == worker.user_id))
+    )
+    id_number = cipher.decrypt(worker.id_number_encrypted, context=id_number_context())
+    messages = await _erase_from_outbox(session, Traces.of(worker, login, id_number, name))
     sealed = await _erase_sealed_records(session, worker, name)
     copied = await _erase_copied_names(session, worker, name)
-    login = await _disable_login(session, worker, name)
+    disabled = await _disable_login(session, worker, name)
     worker.name = name
     # Encrypting an empty value keeps the column readable by everything that decrypts it,
     # such as the re-encryption after a key rotation.
@@ -361,7 +557,8 @@ async def erase_personal_data(
             "files": len(found.uploads),
             "sealed_records": sealed,
             "named_in": copied,
-            "login_disabled": login,
+            "login_disabled": disabled,
+            "outbox_messages": messages,
             "cached_documents_deleted": True,
         },
     )

@@ -14,6 +14,10 @@ table added later is exported without anyone listing it here. The archive holds:
   (the entries themselves are ``tables/audit_entries.json``);
 * ``manifest.json``: the tenant, the moment, the row count of each table and the files.
 
+A large tenant's archive is gigabytes, so it is written to a temporary file a part at a time
+(rows fetched in batches, each written as it comes; stored files copied in chunks) and stored
+from there: no step holds the archive, a table or a file whole.
+
 The data is the tenant's own: columns stored encrypted (``<name>_encrypted``, such as the
 workers' ID numbers) are written decrypted as ``<name>``. Credentials are left out: password
 and token hashes, webhook secrets and the passwords of the tenant's own e-mail and SMS accounts
@@ -22,15 +26,21 @@ would only let someone act as the tenant.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
+import os
+import shutil
+import tempfile
+import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
@@ -39,8 +49,8 @@ from infra import audit
 from infra.db import utcnow
 from infra.field_encryption import FieldCipher
 from infra.schema import load_models
-from infra.spreadsheets import CsvDocument, as_text
-from infra.storage import ObjectNotFound, ObjectStorage, tenant_key
+from infra.spreadsheets import as_text
+from infra.storage import CHUNK_BYTES, ObjectNotFound, ObjectStorage, tenant_key
 from infra.uploads import StoredObject
 from tenants.models import DataExport, DataExportState, Tenant
 
@@ -71,6 +81,9 @@ CSV_TABLES = (
     "scoring_ratings",
 )
 ZIP_TYPE = "application/zip"
+# Rows fetched from the database at a time (a server-side cursor on PostgreSQL), so a table of
+# years of pings is never in memory whole.
+ROWS_PER_FETCH = 1000
 
 Progress = Callable[[int], None]
 
@@ -112,11 +125,31 @@ def _decrypted(
 
 def table_rows(
     session: Session, cipher: FieldCipher, tenant_id: uuid.UUID, table: Table
-) -> list[dict[str, Any]]:
-    """The tenant's rows of one table as the archive holds them."""
+) -> Iterator[dict[str, Any]]:
+    """The tenant's rows of one table as the archive holds them, fetched a batch at a time."""
     query = select(table).where(table.c[TENANT_COLUMN] == tenant_id)
     query = query.order_by(*table.primary_key.columns)
-    return [_decrypted(cipher, tenant_id, table, row) for row in session.execute(query).mappings()]
+    result = session.execute(query, execution_options={"yield_per": ROWS_PER_FETCH})
+    try:
+        for row in result.mappings():
+            yield _decrypted(cipher, tenant_id, table, row)
+    finally:
+        result.close()
+
+
+def write_json_array(stream: IO[bytes], documents: Iterable[Any]) -> int:
+    """Write the documents one at a time, byte for byte as :func:`json_bytes` writes the list
+    of them; how many."""
+    count = 0
+    stream.write(b"[")
+    for document in documents:
+        stream.write(b",\n " if count else b"\n ")
+        # One level deeper than on its own. A newline in JSON text is only ever indentation
+        # (strings escape theirs), and in UTF-8 its byte is never part of another character.
+        stream.write(json_bytes(document).replace(b"\n", b"\n "))
+        count += 1
+    stream.write(b"\n]" if count else b"]")
+    return count
 
 
 def _csv_text(value: Any) -> str:
@@ -131,12 +164,27 @@ def _csv_text(value: Any) -> str:
     return str(value)
 
 
-def csv_bytes(rows: list[dict[str, Any]], columns: Iterable[str]) -> bytes:
-    names = list(columns)
-    document = CsvDocument(names)
-    for row in rows:
-        document.add_row(_csv_text(row.get(name)) for name in names)
-    return document.encoded()
+class _CsvSheet:
+    """A table's CSV, written row by row to a binary file, in the form of
+    :class:`infra.spreadsheets.CsvDocument` (byte-order mark, CRLF, formulas as text)."""
+
+    def __init__(self, stream: IO[bytes], columns: list[str]) -> None:
+        self._columns = columns
+        self._text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        self._text.write("\ufeff")
+        self._writer = csv.writer(self._text, lineterminator="\r\n")
+        self._writer.writerow(columns)
+
+    def passing(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The rows, each written to the sheet on its way."""
+        for row in rows:
+            self._writer.writerow([_csv_text(row.get(name)) for name in self._columns])
+            yield row
+
+    def finish(self) -> None:
+        """Flush the text into the file and leave the file open to be read back."""
+        self._text.flush()
+        self._text.detach()
 
 
 def ledger_verification(session: Session) -> dict[str, Any]:
@@ -153,17 +201,77 @@ def file_path(tenant_id: uuid.UUID, key: str) -> str:
     return "files/" + key.removeprefix(tenant_key(tenant_id) + "/")
 
 
+def _entry(name: str, size: int = 0) -> zipfile.ZipInfo:
+    """An entry as ``ZipFile.writestr`` makes one: stamped now, deflated. Its expected size
+    decides whether it needs ZIP64 sizes, as its actual size does for ``writestr``."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.file_size = size
+    return info
+
+
+def _write_table(
+    archive: zipfile.ZipFile,
+    session: Session,
+    cipher: FieldCipher,
+    tenant_id: uuid.UUID,
+    table: Table,
+    scratch_dir: Path | None,
+) -> int:
+    """A table's JSON, and its CSV if it has one, from one read of its rows; how many rows."""
+    rows = table_rows(session, cipher, tenant_id, table)
+    # A table's size is only known once written, and may pass what plain ZIP sizes can hold.
+    json_entry = _entry(f"tables/{table.name}.json")
+    if table.name not in CSV_TABLES:
+        with archive.open(json_entry, "w", force_zip64=True) as stream:
+            return write_json_array(stream, rows)
+    # One entry is written at a time, so the CSV waits on disk while the JSON is written.
+    with tempfile.TemporaryFile(dir=scratch_dir) as scratch:
+        sheet = _CsvSheet(scratch, _exported_columns(table))
+        with archive.open(json_entry, "w", force_zip64=True) as stream:
+            count = write_json_array(stream, sheet.passing(rows))
+        sheet.finish()
+        size = scratch.tell()
+        scratch.seek(0)
+        with archive.open(_entry(f"csv/{table.name}.csv", size), "w") as stream:
+            shutil.copyfileobj(scratch, stream, CHUNK_BYTES)
+    return count
+
+
+def _write_file(
+    archive: zipfile.ZipFile, storage: ObjectStorage, tenant_id: uuid.UUID, key: str
+) -> str | None:
+    """Copy a stored object into the archive; its path there, or None when it is gone."""
+    try:
+        reader = storage.open(key)
+    except ObjectNotFound:
+        # Erased on a worker's request: the record and its hash stay, the bytes do not.
+        return None
+    path = file_path(tenant_id, key)
+    with reader, archive.open(_entry(path, reader.size), "w") as stream:
+        shutil.copyfileobj(reader, stream, CHUNK_BYTES)
+    return path
+
+
 def build_archive(
     session: Session,
     storage: ObjectStorage,
     cipher: FieldCipher,
     tenant: Tenant,
+    target: IO[bytes],
     *,
+    scratch_dir: Path | None = None,
     progress: Progress | None = None,
-) -> bytes:
-    """The zip of everything the tenant owns, read in the caller's tenant scope."""
+) -> None:
+    """Write the zip of everything the tenant owns to ``target`` (a file open for writing, that
+    can seek), read in the caller's tenant scope. Rows and files pass through a part at a time,
+    never the whole archive; temporary files go to ``scratch_dir``, the system's by default."""
     tables = tenant_owned_tables()
-    uploads = list(session.execute(select(StoredObject).order_by(StoredObject.key)).scalars())
+    uploads = session.execute(
+        select(StoredObject.key, StoredObject.sha256, StoredObject.content_type)
+        .where(StoredObject.tenant_id == tenant.id)
+        .order_by(StoredObject.key)
+    ).all()
     steps = len(tables) + len(uploads) + 1
     done = 0
 
@@ -173,28 +281,19 @@ def build_archive(
         if progress is not None:
             progress(99 * done // steps)
 
-    buffer = io.BytesIO()
     counts: dict[str, int] = {}
     files: list[dict[str, Any]] = []
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for table in tables:
-            rows = table_rows(session, cipher, tenant.id, table)
-            counts[table.name] = len(rows)
-            archive.writestr(f"tables/{table.name}.json", json_bytes(rows))
-            if table.name in CSV_TABLES:
-                archive.writestr(f"csv/{table.name}.csv", csv_bytes(rows, _exported_columns(table)))
+            counts[table.name] = _write_table(
+                archive, session, cipher, tenant.id, table, scratch_dir
+            )
             advance()
         for upload in uploads:
-            path = file_path(tenant.id, upload.key)
-            try:
-                archive.writestr(path, storage.get(upload.key))
-            except ObjectNotFound:
-                # Erased on a worker's request: the record and its hash stay, the bytes do not.
-                path = None
             files.append(
                 {
                     "key": upload.key,
-                    "path": path,
+                    "path": _write_file(archive, storage, tenant.id, upload.key),
                     "sha256": upload.sha256,
                     "content_type": upload.content_type,
                 }
@@ -211,7 +310,6 @@ def build_archive(
         }
         archive.writestr("manifest.json", json_bytes(manifest))
         advance()
-    return buffer.getvalue()
 
 
 def _exported_columns(table: Table) -> list[str]:
@@ -241,10 +339,16 @@ def export_key(export: DataExport) -> str:
 
 
 def run_export(
-    session: Session, storage: ObjectStorage, cipher: FieldCipher, export_id: uuid.UUID
+    session: Session,
+    storage: ObjectStorage,
+    cipher: FieldCipher,
+    export_id: uuid.UUID,
+    *,
+    scratch_dir: Path | None = None,
 ) -> DataExport | None:
     """Build a recorded export, committing its progress as it goes. An export no longer running
-    (a duplicate delivery of the task) is left alone; a failure marks it failed."""
+    (a duplicate delivery of the task) is left alone; a failure marks it failed. The archive is
+    built in a temporary file in ``scratch_dir`` (the system's by default), then stored."""
     export = session.get(DataExport, export_id)
     if export is None or export.state != DataExportState.RUNNING:
         return export
@@ -255,16 +359,28 @@ def run_export(
 
     try:
         tenant = session.get_one(Tenant, export.tenant_id)
-        data = build_archive(session, storage, cipher, tenant, progress=progress)
         key = export_key(export)
-        storage.put(key, data, content_type=ZIP_TYPE)
+        # Unnamed where the system allows, so nothing is left behind should the worker die.
+        with tempfile.TemporaryFile(dir=scratch_dir, prefix="tenant-export-") as archive:
+            build_archive(
+                session,
+                storage,
+                cipher,
+                tenant,
+                archive,
+                scratch_dir=scratch_dir,
+                progress=progress,
+            )
+            size = archive.seek(0, os.SEEK_END)
+            archive.seek(0)
+            storage.put_file(key, archive, content_type=ZIP_TYPE)
     except Exception as exc:
         logger.exception("tenant export %s failed", export_id)
         session.rollback()
         return fail_export(session, export_id, type(exc).__name__)
     export.state = DataExportState.DONE.value
     export.progress = 100
-    export.size = len(data)
+    export.size = size
     export.object_key = key
     export.finished_at = utcnow()
     return export

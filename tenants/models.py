@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infra.db import Entity
@@ -136,7 +136,8 @@ class DataExport(TenantOwned):
     progress: Mapped[int] = mapped_column(default=0)
     object_key: Mapped[str | None] = mapped_column(String(300))
     filename: Mapped[str] = mapped_column(String(200))
-    size: Mapped[int | None]
+    # Bytes; a large tenant's archive passes the 2 GiB of a 32-bit integer.
+    size: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(String(200))
     requested_by: Mapped[uuid.UUID]
     finished_at: Mapped[datetime | None]

@@ -9,23 +9,24 @@ An export is its requester's: anyone else, like another tenant, gets 404 for its
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
 import anyio
 from kombu.exceptions import OperationalError
 from litestar import Controller, Request, Response, get
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from infra.errors import InvalidInput
 from infra.i18n import N_, current_locale
-from infra.storage import ObjectNotFound, ObjectStorage
+from infra.storage import ObjectNotFound, ObjectReader, ObjectStorage
 from portal.dependencies import DbSession
 from portal.guards import signed_in
 from portal.web.forms import ensure_own_tenant, page_id
@@ -62,27 +63,42 @@ def _format(value: str | None) -> str:
     return value
 
 
+def _attachment_headers(filename: str) -> dict[str, str]:
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+
+
 def attachment(data: bytes, content_type: str, filename: str) -> Response[bytes]:
-    return Response(
-        data,
-        media_type=content_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return Response(data, media_type=content_type, headers=_attachment_headers(filename))
+
+
+async def _parts(reader: ObjectReader) -> AsyncIterator[bytes]:
+    try:
+        # Object storage is a blocking client (boto3 or the disk): each part is read on a thread.
+        while part := await anyio.to_thread.run_sync(reader.read):
+            yield part
+    finally:
+        reader.close()
 
 
 async def stored_attachment(
     storage: ObjectStorage, key: str, content_type: str, filename: str
-) -> Response[bytes]:
-    """A finished job's file from object storage as a download; 404 when it is gone."""
+) -> Stream:
+    """A finished job's file from object storage as a download, sent a part at a time (a
+    tenant's export can be gigabytes); 404 when it is gone."""
     try:
-        # Object storage is a blocking client (boto3 or the disk).
-        data = await anyio.to_thread.run_sync(storage.get, key)
+        reader = await anyio.to_thread.run_sync(storage.open, key)
     except ObjectNotFound:
         raise NotFoundException() from None
-    return attachment(data, content_type, filename)
+    return Stream(
+        _parts(reader),
+        media_type=content_type,
+        headers={**_attachment_headers(filename), "Content-Length": str(reader.size)},
+        # Also when the body is never read (a HEAD request) or the client goes away.
+        background=BackgroundTask(reader.close),
+    )
 
 
 async def start_job(
@@ -187,7 +203,7 @@ class ExportPages(Controller):
         state: State,
         slug: FromPath[str],
         export_id: FromPath[str],
-    ) -> Response[bytes]:
+    ) -> Stream:
         export = await _own_export(db_session, request.user, slug, export_id)
         if export.state != ExportState.DONE or not export.object_key:
             raise NotFoundException()

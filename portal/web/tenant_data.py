@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Stream, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -126,7 +126,7 @@ class TenantDataPages(Controller):
         state: State,
         slug: FromPath[str],
         export_id: FromPath[str],
-    ) -> Response[bytes]:
+    ) -> Stream:
         ensure_tenant_admin(request.user, slug)
         found = await db_session.get(DataExport, page_id(export_id))
         if found is None or found.state != DataExportState.DONE or not found.object_key:

@@ -3,9 +3,11 @@ keyed digests of the name, ID number and phone, and certificates the digest of t
 which an inspector holding the key can check against a value, and the chain still verifies.
 
 A worker's whole life (admission, certificates, induction, permit crew, briefing, check-in with
-their own login) leaves none of it in the ledger; erasing their personal data then leaves it in
-no row and no stored object of the tenant (certificate numbers aside, kept on purpose), the
-ledger and the induction record still verify, and the worker's login no longer works."""
+their own login, reminders sent and queued) leaves none of it in the ledger; erasing their
+personal data then leaves it in no row and no stored object of the tenant (certificate numbers
+aside, kept on purpose), not even in the outbox, whose messages to the worker not yet sent are
+withdrawn; the ledger and the induction record still verify, and the worker's login no longer
+works."""
 
 from __future__ import annotations
 
@@ -16,15 +18,20 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from geofence import tracking
+from geofence.models import Alert, AlertKind
 from geofence.schemas import GpsCheckIn
 from infra.audit import AuditEntry, verify_chain
 from infra.db import Database, utcnow
 from infra.documents import cached_documents_prefix
-from infra.errors import AuthenticationFailed
+from infra.errors import AuthenticationFailed, Conflict
+from infra.notify import Notification, NotificationKind, channels_for
+from infra.notify.sms import mask_phone
+from infra.outbox import OutboxMessage, OutboxStatus, deliver_outbox_message, retry_failed
 from infra.settings import Settings
+from infra.tasks import worker_settings
 from infra.tenancy import tenant_scope
 from infra.verification import VerificationStatus
 from onboarding import personal_data, services
@@ -33,7 +40,7 @@ from onboarding.models import Certificate, Worker
 from onboarding.schemas import WorkerIn, WorkerUpdate
 from onboarding.tasks import reencrypt_id_numbers
 from permits import services as permit_services
-from tenants import export
+from tenants import export, notifications
 from tenants import services as tenant_services
 from tenants.models import Role, Tenant, User
 from tenants.services import LoginPolicy
@@ -45,7 +52,7 @@ from tests.onboarding_factories import (
     make_id_number,
     roster_xlsx,
 )
-from tests.permit_factories import CENTRE, LEADER, PermitWorld, Window
+from tests.permit_factories import CENTRE, CREW_MATE, LEADER, PermitWorld, Window
 from training import records
 from training.models import BriefingSignature, InductionSignature
 
@@ -155,11 +162,108 @@ async def _started_work(world: PermitWorld) -> None:
             GpsCheckIn(latitude=CENTRE[1], longitude=CENTRE[0], accuracy_m=5),
             at.start + timedelta(minutes=5),
         )
+    async with world.session() as session:
+        session.add(
+            Alert(
+                plant_id=permit.plant_id,
+                kind=AlertKind.LEFT_ZONE.value,
+                condition=f"left_zone:{permit.id}:{world.leader_login.user_id}",
+                user_id=world.leader_login.user_id,
+                person=LEADER,
+                opened_at=at.start + timedelta(minutes=30),
+                last_seen_at=at.start + timedelta(minutes=31),
+            )
+        )
+
+
+def _reminder(
+    world: PermitWorld, worker: str, key: str, recipient: uuid.UUID | str
+) -> Notification:
+    """A reminder of a worker's expiring certificate, in the words of the daily watch."""
+    return Notification(
+        tenant_id=world.tenant.id,
+        kind=NotificationKind.CERTIFICATE_EXPIRING,
+        context={
+            "contractor_name": "承包商",
+            "certificate": "焊接与热切割作业",
+            "certificate_number": "T000000000000",
+            "expires_on": date(2030, 1, 31),
+            "days_left": 7,
+            "worker_name": worker,
+        },
+        idempotency_key=key,
+        recipient=recipient,
+    )
+
+
+def _deliver(world: PermitWorld, message_id: uuid.UUID) -> None:
+    with tenant_scope(world.tenant.id), world.database.sync_session() as session:
+        deliver_outbox_message.run(session, message_id=str(message_id), attempt=0)
+        session.commit()
+
+
+def _outbox(world: PermitWorld) -> dict[uuid.UUID, OutboxMessage]:
+    with tenant_scope(world.tenant.id), world.database.sync_session() as session:
+        messages = session.scalars(select(OutboxMessage)).all()
+        session.expunge_all()
+    return {message.id: message for message in messages}
+
+
+def _children(world: PermitWorld, parent: Notification) -> list[OutboxMessage]:
+    """The per-channel messages the notification was fanned out to."""
+    return [
+        message
+        for message in _outbox(world).values()
+        if message.topic == notifications.DELIVERY_TOPIC
+        and message.payload["notification"]["idempotency_key"] == parent.idempotency_key
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class QueuedMessages:
+    sent_to_worker: list[uuid.UUID]
+    about_worker: uuid.UUID
+    pending_to_worker: list[uuid.UUID]
+    others: list[uuid.UUID]
+
+
+async def _queue_messages(world: PermitWorld, phone: str) -> QueuedMessages:
+    """Reminders about the worker, to his company's administrator and to himself (one text
+    sent to his phone, one waiting to be sent, one queued to his number), and one about a crew
+    mate."""
+    login, admin = world.leader_login.user_id, world.company.admin.user_id
+    async with world.session() as session:
+        await session.execute(update(User).where(User.id == login).values(phone=phone))
+    sent, waiting = (_reminder(world, LEADER, f"sent-{n}", login) for n in (1, 2))
+    about = _reminder(world, LEADER, "about", admin)
+    by_phone = _reminder(world, LEADER, "by-phone", phone)
+    other = _reminder(world, CREW_MATE, "other", admin)
+    async with world.session() as session:
+        queued = {
+            notification.idempotency_key: await notifications.queue_notification(
+                session, notification
+            )
+            for notification in (sent, waiting, about, by_phone, other)
+        }
+    for key in ("sent-1", "sent-2", "about"):
+        _deliver(world, queued[key].id)
+    sms = [child for child in _children(world, sent) if child.payload["channel"] == "sms"]
+    (waiting_sms,) = [
+        child for child in _children(world, waiting) if child.payload["channel"] == "sms"
+    ]
+    assert [child.payload["destination"] for child in sms] == [phone]
+    _deliver(world, sms[0].id)
+    return QueuedMessages(
+        sent_to_worker=[queued["sent-1"].id, sms[0].id, queued["sent-2"].id],
+        about_worker=queued["about"].id,
+        pending_to_worker=[waiting_sms.id, queued["by-phone"].id],
+        others=[queued["other"].id],
+    )
 
 
 def _personal_values(world: PermitWorld, worker_id: uuid.UUID) -> dict[str, str]:
     """What identifies the worker, read before the erasure: name, ID number (and its masked
-    form), phone, certificate numbers and the login's e-mail address."""
+    form), phone (and its masked form), certificate numbers and the login's e-mail address."""
     with tenant_scope(world.tenant.id), world.database.sync_session() as session:
         worker = session.get_one(Worker, worker_id)
         number = world.onboarding.cipher.decrypt(
@@ -174,6 +278,7 @@ def _personal_values(world: PermitWorld, worker_id: uuid.UUID) -> dict[str, str]
             "id_number": number,
             "id_number_masked": worker.id_number_masked,
             "phone": worker.phone,
+            "phone_masked": mask_phone(worker.phone),
             "email": login.email,
         }
     return values | {f"certificate {n}": n for n in certificates}
@@ -216,8 +321,33 @@ async def test_erasure_reaches_signatures_logins_copies_and_cached_pdfs(
             cipher=world.onboarding.cipher,
         )
     await _started_work(world)
+    assert worker_settings().smtp_host == "", "this test expects e-mail off in the environment"
+    queued = await _queue_messages(world, "13512345678")
     personal = _personal_values(world, worker_id)
     assert personal["name"] == LEADER and personal["phone"] and len(personal["id_number"]) == 18
+    outbox_before = _outbox(world)
+    naming = {
+        message_id
+        for message_id, message in outbox_before.items()
+        if any(
+            value in json.dumps(message.payload, ensure_ascii=False)
+            for what, value in personal.items()
+            if not what.startswith("certificate")
+        )
+    }
+    assert {*queued.sent_to_worker, queued.about_worker, *queued.pending_to_worker} <= naming
+    assert [outbox_before[id_].status for id_ in queued.sent_to_worker] == ["delivered"] * 3
+    assert [outbox_before[id_].status for id_ in queued.pending_to_worker] == ["pending"] * 2
+    # With those queued here, the request of the permit's approval from him as work leader.
+    his_addresses = {str(world.leader_login.user_id), personal["phone"]}
+    pending_to_worker = [
+        message_id
+        for message_id, message in outbox_before.items()
+        if message.status == OutboxStatus.PENDING
+        and {message.payload.get("recipient"), message.payload.get("destination")} & his_addresses
+    ]
+    assert len(pending_to_worker) == len(queued.pending_to_worker) + 1
+    assert set(queued.pending_to_worker) < set(pending_to_worker)
 
     # The ledger of the whole life, from registration to the check-in, holds none of it.
     ledger = {
@@ -271,13 +401,66 @@ async def test_erasure_reaches_signatures_logins_copies_and_cached_pdfs(
             select(AuditEntry).where(AuditEntry.action == personal_data.ERASED_ACTION)
         ).one()
     assert entry.payload["login_disabled"] is True
-    assert entry.payload["named_in"] == ["geofence_watch_members"]
+    assert entry.payload["named_in"] == ["geofence_watch_members", "geofence_alerts"]
     attested = {
         (item["table"], item["id"], item["intact"]) for item in entry.payload["sealed_records"]
     }
     assert attested == {
         (table, str(record_id), True) for table, ids in signature_ids.items() for record_id in ids
     }
+
+    # The outbox keeps its history without the worker: what was sent stays delivered, at the
+    # same times; what was to go to him is withdrawn and goes nowhere, not even when retried;
+    # messages not his are untouched.
+    erased_name = f"W-{worker_id.hex[:8].upper()}"
+    sms_provider = channels_for(worker_settings()).sms.provider
+    texts_before = len(sms_provider.sent)  # type: ignore[attr-defined]
+    for message_id in queued.pending_to_worker:
+        _deliver(world, message_id)
+    outbox_after = _outbox(world)
+    assert len(sms_provider.sent) == texts_before  # type: ignore[attr-defined]
+    assert outbox_after.keys() == outbox_before.keys()
+    for message_id in [*queued.sent_to_worker, queued.about_worker]:
+        before, after = outbox_before[message_id], outbox_after[message_id]
+        assert (after.status, after.topic, after.updated_at, after.delivered_at) == (
+            before.status,
+            before.topic,
+            before.updated_at,
+            before.delivered_at,
+        )
+        assert after.payload != before.payload
+    assert outbox_after[queued.about_worker].payload["context"]["worker_name"] == erased_name
+    changed = [
+        message_id
+        for message_id, before in outbox_before.items()
+        if (before.payload, before.status, before.key, before.last_error)
+        != (
+            outbox_after[message_id].payload,
+            outbox_after[message_id].status,
+            outbox_after[message_id].key,
+            outbox_after[message_id].last_error,
+        )
+    ]
+    assert set(changed) == naming | set(pending_to_worker)
+    assert entry.payload["outbox_messages"] == {
+        "scrubbed": len(changed),
+        "cancelled": len(pending_to_worker),
+    }
+    for message_id in pending_to_worker:
+        withdrawn = outbox_after[message_id]
+        assert withdrawn.status == OutboxStatus.FAILED and withdrawn.attempts == 0
+        assert withdrawn.last_error == "cancelled: the recipient's personal data was erased"
+        async with world.session() as session:
+            with pytest.raises(Conflict):
+                await retry_failed(session, message_id)
+    for message_id in queued.others:
+        before, after = outbox_before[message_id], outbox_after[message_id]
+        assert (after.payload, after.key, after.status, after.updated_at) == (
+            before.payload,
+            before.key,
+            before.status,
+            before.updated_at,
+        )
 
     # The induction record still verifies, under the pseudonym; a later change does not.
     (induction_signature,) = signature_ids["induction_signatures"]
@@ -334,3 +517,21 @@ async def test_erased_workers_stay_erased_through_a_key_rotation(
         workers = session.scalars(select(Worker).where(Worker.id.in_(erased))).all()
         assert all(personal_data.is_erased(worker) for worker in workers)
         assert all(worker.id_number_encrypted.startswith("1:") for worker in workers)
+
+
+def test_a_message_is_the_workers_by_his_numbers_addresses_or_a_field_that_is_his_name() -> None:
+    worker = Worker(
+        id=uuid.uuid4(), name="李明", phone="13512345678", id_number_masked="110101********1234"
+    )
+    traces = personal_data.Traces.of(worker, None, "110101199001011234", "W-0000")
+    assert traces.addressed({"recipient": "13512345678"})
+    assert traces.concerns({"notification": {"context": {"person": "李明"}}}, None)
+    assert traces.concerns({"destination": "admin@example.com"}, "13512345678: no such number")
+    # Another's name that begins with his, or a masked phone that could be anyone's, is not him.
+    assert not traces.concerns({"context": {"worker_name": "李明华"}}, None)
+    assert not traces.concerns({"label": "135****5678"}, None)
+    reason = "李明 110101199001011234 110101********1234 135****5678"
+    assert traces.scrub({"context": {"worker_name": "李明", "reason": reason}, "days": 3}) == {
+        "context": {"worker_name": "W-0000", "reason": "W-0000   "},
+        "days": 3,
+    }

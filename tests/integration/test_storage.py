@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from boto3.s3.transfer import TransferConfig
 from litestar.testing import AsyncTestClient
 
 from infra.security import TokenSigner
@@ -20,6 +23,7 @@ from infra.settings import Settings
 from infra.storage import (
     LocalStorage,
     ObjectNotFound,
+    ObjectReader,
     ObjectStorage,
     S3Storage,
     storage_from_settings,
@@ -89,6 +93,61 @@ def test_put_get_exists_delete(storage: ObjectStorage) -> None:
     assert storage.get(key) == b"second"
     storage.delete(key)
     assert not storage.exists(key)
+
+
+def _read_in_parts(reader: ObjectReader, size: int) -> list[bytes]:
+    return list(iter(lambda: reader.read(size), b""))
+
+
+def test_put_file_and_open_stream_the_object(storage: ObjectStorage, tmp_path: Path) -> None:
+    key = new_key()
+    content = os.urandom(200_000)
+    # A file object is stored from where it stands, not from its start.
+    source = io.BytesIO(b"skipped" + content)
+    source.seek(len(b"skipped"))
+    storage.put_file(key, source, content_type="application/zip")
+    with storage.open(key) as reader:
+        assert reader.size == len(content)
+        parts = _read_in_parts(reader, 65_536)
+    assert [len(part) for part in parts] == [65_536, 65_536, 65_536, 3_392]
+    assert b"".join(parts) == content == storage.get(key)
+
+    on_disk = tmp_path / "archive.zip"
+    on_disk.write_bytes(b"from a path")
+    storage.put_file(key, on_disk, content_type="application/zip")
+    with storage.open(key) as reader:
+        assert (reader.size, reader.read(1024), reader.read(1024)) == (11, b"from a path", b"")
+
+    storage.delete(key)
+    with pytest.raises(ObjectNotFound):
+        storage.open(key)
+    with pytest.raises(ValueError):
+        storage.put_file("../escape", on_disk, content_type="text/plain")
+    with pytest.raises(ValueError):
+        storage.open("a//b")
+
+
+def test_s3_put_file_sends_a_large_file_in_parts_encrypted(
+    s3_server: S3Server, sqlite_settings: Settings
+) -> None:
+    """Above the threshold (5 MiB here, S3's smallest part) the file goes as a multipart upload,
+    whose ETag counts its parts; the whole object is still typed and encrypted."""
+    part = 5 * 1024 * 1024
+    storage = S3Storage(
+        s3_server.client(),
+        s3_server.bucket,
+        transfer=TransferConfig(multipart_threshold=part, multipart_chunksize=part),
+    )
+    key = new_key()
+    content = os.urandom(part + 1000)
+    storage.put_file(key, io.BytesIO(content), content_type="application/zip")
+    head = s3_server.client().head_object(Bucket=s3_server.bucket, Key=key)
+    assert head["ETag"].strip('"').endswith("-2")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert (head["ContentType"], head["ContentLength"]) == ("application/zip", len(content))
+    with storage.open(key) as reader:
+        assert reader.size == len(content)
+        assert b"".join(_read_in_parts(reader, part)) == content
 
 
 def test_keys_lists_a_folder_and_nothing_beside_it(storage: ObjectStorage) -> None:
@@ -231,7 +290,10 @@ async def test_local_links_refuse_forged_tokens(
 
 def test_local_writes_leave_no_temporary_files(sqlite_settings: Settings) -> None:
     storage = _local(sqlite_settings)
-    key = new_key()
+    key, copied = new_key(), new_key()
     storage.put(key, b"a" * 1000, content_type="text/plain")
+    storage.put_file(copied, io.BytesIO(b"b" * 1000), content_type="text/plain")
     files = [path for path in Path(storage.root).rglob("*") if path.is_file()]
-    assert [path.name for path in files] == [key.rsplit("/", 1)[1]]
+    assert sorted(path.name for path in files) == sorted(
+        name.rsplit("/", 1)[1] for name in (key, copied)
+    )

@@ -6,6 +6,7 @@ silently leaves out its isolation tests is not green.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -101,9 +102,10 @@ def _admin_engine():  # type: ignore[no-untyped-def]
     return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresDatabase]:
-    """A fresh database migrated by its owner; the app connects as the unprivileged role."""
+@contextlib.contextmanager
+def fresh_postgres(*, durable: bool = False) -> Iterator[PostgresDatabase]:
+    """A new database migrated by its owner (the app connects as the unprivileged role),
+    dropped afterwards. Not ``durable``: commits do not wait for the disk."""
     name = f"portal_test_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     try:
@@ -118,22 +120,33 @@ def postgres() -> Iterator[PostgresDatabase]:
         owner_url=f"postgresql+asyncpg://{owner_user}@{host}/{name}",
         app_url=f"postgresql+asyncpg://{PG_APP_ROLE}@{host}/{name}",
     )
-    with admin.connect() as connection:
-        # Test databases need no commit to survive a crash of the server; waiting for the disk
-        # on each commit is most of the time of the many small transactions the tests make.
-        connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    upgrade(
-        settings_for(
-            database.app_url,
-            _SESSION_DIR / "pg-var",
-            migration_database_url=database.owner_url,
-            db_app_role=PG_APP_ROLE,
+    if not durable:
+        with admin.connect() as connection:
+            # Test databases need no commit to survive a crash of the server; waiting for the
+            # disk on each commit is most of the time of the many small transactions the tests
+            # make.
+            connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    try:
+        upgrade(
+            settings_for(
+                database.app_url,
+                _SESSION_DIR / "pg-var",
+                migration_database_url=database.owner_url,
+                db_app_role=PG_APP_ROLE,
+            )
         )
-    )
-    yield database
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        yield database
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabase]:
+    """A fresh database for the session's tests."""
+    with fresh_postgres() as database:
+        yield database
 
 
 @pytest.fixture

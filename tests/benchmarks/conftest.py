@@ -4,7 +4,11 @@ they are slow, and their figures mean something only when compared within one ru
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tests.conftest import PostgresDatabase, fresh_postgres
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -14,3 +18,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if benchmarks:
         config.hook.pytest_deselected(items=benchmarks)
         items[:] = [item for item in items if not item.get_closest_marker("benchmark")]
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresDatabase]:
+    """Each benchmark on a database of its own, holding only its own data, with PostgreSQL's
+    durable commits as in production (the tests' databases do without)."""
+    with fresh_postgres(durable=True) as database:
+        yield database

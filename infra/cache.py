@@ -10,11 +10,12 @@ seconds: that bound is the whole price of the cache, and it is why ``ttl`` stays
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
@@ -35,6 +36,7 @@ class ExpiringCache(Generic[Value]):
         self._entries: OrderedDict[Hashable, tuple[float, Value]] = OrderedDict()
         self._lock = threading.Lock()
         self._generation = 0
+        self._loading: dict[Hashable, asyncio.Future[Value]] = {}
         with _watchers_lock:
             for model in watched:
                 _watchers.setdefault(model.__table__.name, weakref.WeakSet()).add(self)
@@ -66,6 +68,41 @@ class ExpiringCache(Generic[Value]):
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+
+    async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[Value]]) -> Value:
+        """The remembered value, or ``load()``'s. Requests that miss the same key at once (as
+        all of a client's do when its entry expires under load) share one ``load``."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        pending = self._loading.get(key)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise
+                # The request that was loading it went away: load it here instead.
+                return await self.get_or_load(key, load)
+        generation = self._generation
+        pending = asyncio.get_running_loop().create_future()
+        self._loading[key] = pending
+        try:
+            value = await load()
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        except BaseException as exc:
+            pending.set_exception(exc)
+            # Those waiting see the error; nobody else needs to retrieve it.
+            pending.exception()
+            raise
+        else:
+            pending.set_result(value)
+            self.put(key, value, generation=generation)
+            return value
+        finally:
+            del self._loading[key]
 
     def clear(self) -> None:
         with self._lock:

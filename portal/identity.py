@@ -145,17 +145,13 @@ async def identify(
     scope: Scope, database: Database, settings: Settings, cache: IdentityCache
 ) -> RequestIdentity:
     path: str = scope.get("path", "")
-    generation = cache.generation
     if path.startswith(API_PREFIX):
         authorization = _header(scope, b"authorization")
         if not authorization:
             return RequestIdentity(None, None)
-        key: tuple[Any, ...] = ("bearer", authorization)
-        identity = cache.get(key)
-        if identity is None:
-            identity = await _from_bearer(database, authorization)
-            cache.put(key, identity, generation=generation)
-        return identity
+        return await cache.get_or_load(
+            ("bearer", authorization), lambda: _from_bearer(database, authorization)
+        )
     session_data = scope.get("session") or {}
     wanted_slug = tenant_slug_from_request(scope, settings)
     key = (
@@ -164,11 +160,7 @@ async def identify(
         session_data.get(SESSION_USER_KEY),
         wanted_slug,
     )
-    identity = cache.get(key)
-    if identity is None:
-        identity = await _from_session(database, session_data, wanted_slug)
-        cache.put(key, identity, generation=generation)
-    return identity
+    return await cache.get_or_load(key, lambda: _from_session(database, session_data, wanted_slug))
 
 
 class IdentityMiddleware(ASGIMiddleware):

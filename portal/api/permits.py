@@ -120,14 +120,13 @@ async def provide_actor(
 ) -> services.Actor:
     principal = request.user
     companies: CompanyCache = request.app.state.companies
-    key = (principal.tenant_id, principal.user_id)
-    generation = companies.generation
-    known = companies.get(key)
-    if known is not None:
-        return services.Actor(principal, *known)
-    actor = await services.actor_for(db_session, principal)
-    companies.put(key, (actor.contractor_id, actor.worker_id), generation=generation)
-    return actor
+
+    async def load() -> tuple[uuid.UUID | None, uuid.UUID | None]:
+        actor = await services.actor_for(db_session, principal)
+        return actor.contractor_id, actor.worker_id
+
+    known = await companies.get_or_load((principal.tenant_id, principal.user_id), load)
+    return services.Actor(principal, *known)
 
 
 ActorDep = NamedDependency[services.Actor]

@@ -305,7 +305,7 @@ async def _captured_select(
         async with database.session() as session:
             with tenant_scope(tenant.id):
                 actor = await services.actor_for(session, tenant.principal)
-                rows = await services.list_permits(session, actor, filters)
+                rows = await services.list_permit_summaries(session, actor, filters)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     assert len(rows) == services.PAGE_SIZE

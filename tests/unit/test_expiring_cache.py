@@ -3,6 +3,7 @@ through the ORM drops them at once, however it is made."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -99,4 +100,52 @@ def test_changes_elsewhere_keep_the_entries(session: Session) -> None:
     session.add(Unwatched(id=2))
     session.flush()
     session.execute(update(Unwatched).values(id=3).where(Unwatched.id == 2))
+    assert cache.get("who") == "张三"
+
+
+async def test_requests_missing_one_key_at_once_share_one_load() -> None:
+    cache: ExpiringCache[str] = ExpiringCache(ttl=60, watched=(Watched,))
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return "张三"
+
+    waiting = [asyncio.create_task(cache.get_or_load("who", load)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == ["张三"] * 5
+    assert loads == 1
+    assert await cache.get_or_load("who", load) == "张三"
+    assert loads == 1
+
+
+async def test_a_failed_or_abandoned_load_is_not_remembered() -> None:
+    cache: ExpiringCache[str] = ExpiringCache(ttl=60, watched=(Watched,))
+
+    async def fail() -> str:
+        raise RuntimeError("database away")
+
+    with pytest.raises(RuntimeError):
+        await cache.get_or_load("who", fail)
+    started = asyncio.Event()
+
+    async def hang() -> str:
+        started.set()
+        await asyncio.sleep(60)
+        return "never"
+
+    loader = asyncio.create_task(cache.get_or_load("who", hang))
+    await started.wait()
+
+    async def load() -> str:
+        return "张三"
+
+    waiter = asyncio.create_task(cache.get_or_load("who", load))
+    await asyncio.sleep(0)
+    loader.cancel()
+    assert await waiter == "张三"
     assert cache.get("who") == "张三"

@@ -26,8 +26,6 @@ would only let someone act as the tenant.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -49,7 +47,7 @@ from infra import audit
 from infra.db import utcnow
 from infra.field_encryption import FieldCipher
 from infra.schema import load_models
-from infra.spreadsheets import as_text
+from infra.spreadsheets import CsvSheet, as_text
 from infra.storage import CHUNK_BYTES, ObjectNotFound, ObjectStorage, tenant_key
 from infra.uploads import StoredObject
 from tenants.models import DataExport, DataExportState, Tenant
@@ -164,29 +162,6 @@ def _csv_text(value: Any) -> str:
     return str(value)
 
 
-class _CsvSheet:
-    """A table's CSV, written row by row to a binary file, in the form of
-    :class:`infra.spreadsheets.CsvDocument` (byte-order mark, CRLF, formulas as text)."""
-
-    def __init__(self, stream: IO[bytes], columns: list[str]) -> None:
-        self._columns = columns
-        self._text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-        self._text.write("\ufeff")
-        self._writer = csv.writer(self._text, lineterminator="\r\n")
-        self._writer.writerow(columns)
-
-    def passing(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """The rows, each written to the sheet on its way."""
-        for row in rows:
-            self._writer.writerow([_csv_text(row.get(name)) for name in self._columns])
-            yield row
-
-    def finish(self) -> None:
-        """Flush the text into the file and leave the file open to be read back."""
-        self._text.flush()
-        self._text.detach()
-
-
 def ledger_verification(session: Session) -> dict[str, Any]:
     report = audit.verify_chain(session)
     return {
@@ -227,9 +202,16 @@ def _write_table(
             return write_json_array(stream, rows)
     # One entry is written at a time, so the CSV waits on disk while the JSON is written.
     with tempfile.TemporaryFile(dir=scratch_dir) as scratch:
-        sheet = _CsvSheet(scratch, _exported_columns(table))
+        columns = _exported_columns(table)
+        sheet = CsvSheet(scratch, columns)
+
+        def written_to_sheet(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            for row in rows:
+                sheet.add_row(_csv_text(row.get(name)) for name in columns)
+                yield row
+
         with archive.open(json_entry, "w", force_zip64=True) as stream:
-            count = write_json_array(stream, sheet.passing(rows))
+            count = write_json_array(stream, written_to_sheet(rows))
         sheet.finish()
         size = scratch.tell()
         scratch.seek(0)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, true, update
+from sqlalchemy.orm import aliased
 
 from infra.db import Database
 from infra.tenancy import (
@@ -16,6 +17,8 @@ from infra.tenancy import (
     bypass_tenant_scope_for_cross_tenant_job,
     current_tenant_id,
     current_tenant_id_or_none,
+    filtered_by_tenant,
+    read_rows,
     tenant_scope,
 )
 from tenants.models import Plant, User
@@ -80,6 +83,70 @@ async def test_insert_is_stamped_and_cross_tenant_writes_refused(
         session.add(Plant(code="Y", name="y"))
         with pytest.raises(TenantContextMissing):
             await session.flush()
+
+
+async def test_core_reads_see_only_the_scoped_tenant(
+    any_db: Database, factory: TenantFactory
+) -> None:
+    first = await factory.create(any_db, plants=("A1", "A2"))
+    second = await factory.create(any_db, plants=("B1",))
+    codes = filtered_by_tenant(select(Plant.code).order_by(Plant.code))
+    async with any_db.session() as session:
+        with tenant_scope(first.id):
+            assert [row.code for row in await read_rows(session, codes, {})] == ["A1", "A2"]
+        with tenant_scope(second.id):
+            assert [row.code for row in await read_rows(session, codes, {})] == ["B1"]
+        # On SQLite only the statement's own filter stands between the tenants; it must be there
+        # even when row-level security would hide the other rows anyway.
+        assert "plants.tenant_id = :scope_tenant_id" in str(codes)
+
+
+async def test_core_read_of_a_join_filters_every_tenant_table(
+    any_db: Database, factory: TenantFactory
+) -> None:
+    await factory.create(any_db, plants=("A1",))
+    second = await factory.create(any_db, plants=("B1",))
+    # A cross join: only the filter on each table keeps the other tenant's users out.
+    pairs = filtered_by_tenant(select(Plant.code, User.email).join(User, true()))
+    async with any_db.session() as session:
+        with tenant_scope(second.id):
+            rows = await read_rows(session, pairs, {})
+    assert {(row.code, row.email) for row in rows} == {("B1", user.email) for user in second.users}
+
+
+async def test_core_read_without_tenant_or_filter_raises(
+    any_db: Database, factory: TenantFactory
+) -> None:
+    first = await factory.create(any_db, plants=("A1",))
+    async with any_db.session() as session:
+        with pytest.raises(TenantContextMissing):
+            await read_rows(session, filtered_by_tenant(select(Plant.code)), {})
+        with tenant_scope(first.id), pytest.raises(TenantContextMissing, match="filtered_by"):
+            await read_rows(session, select(Plant.code), {})
+        with (
+            bypass_tenant_scope_for_cross_tenant_job("test: a bypass is no tenant for Core"),
+            pytest.raises(TenantContextMissing),
+        ):
+            await read_rows(session, filtered_by_tenant(select(Plant.code)), {})
+
+
+def test_an_alias_of_a_tenant_table_is_refused() -> None:
+    other = aliased(Plant)
+    with pytest.raises(ValueError, match="alias"):
+        filtered_by_tenant(select(other.code))
+
+
+async def test_core_read_sees_the_sessions_pending_rows(
+    any_db: Database, factory: TenantFactory
+) -> None:
+    first = await factory.create(any_db, plants=("A1",))
+    async with any_db.session() as session:
+        with tenant_scope(first.id):
+            session.add(Plant(code="A2", name="尚未提交"))
+            rows = await read_rows(
+                session, filtered_by_tenant(select(Plant.code).order_by(Plant.code)), {}
+            )
+    assert [row.code for row in rows] == ["A1", "A2"]
 
 
 def test_scope_nests_and_resets_on_exception() -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from infra.pool import FairAsyncQueuePool
 from infra.settings import Settings
 
 NAMING_CONVENTION = {
@@ -107,6 +108,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given; store times in UTC with tzinfo")
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        # asyncpg hands timestamptz back already in UTC (psycopg in the session's time zone);
+        # converting it again would be two calls per row of every list the requests read.
+        if dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
@@ -170,10 +178,12 @@ class Database:
             # is_connection_lost) and the pool drops every connection made before the failure.
             # A fixed pool: a request beyond it waits for a connection to come back. Opening
             # one for a burst and closing it after costs more than the wait, and a request
-            # holds at most one connection at a time, so waiting cannot deadlock.
+            # holds at most one connection at a time, so waiting cannot deadlock. Requests
+            # waiting for a connection get one in the order they came (infra.pool).
             self._async_engine = create_async_engine(
                 self.url,
                 echo=self._echo,
+                poolclass=FairAsyncQueuePool,
                 pool_size=self._pool_size,
                 max_overflow=0,
                 pool_recycle=POOL_RECYCLE_SECONDS,

@@ -170,6 +170,9 @@ def _touched_tenant_tables(state: ORMExecuteState) -> list[str]:
     return sorted({table.name for table in found if table in owned})
 
 
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
+
+
 def _sync_rls_setting(session: Session) -> None:
     """Make the transaction's ``app.tenant_id`` match the current scope (PostgreSQL only)."""
     bind = session.get_bind()
@@ -182,9 +185,7 @@ def _sync_rls_setting(session: Session) -> None:
     connection = session.connection()
     if session.info.get(_RLS_SETTING_KEY) == wanted_text:
         return
-    connection.execute(
-        text("SELECT set_config('app.tenant_id', :tenant_id, true)"), {"tenant_id": wanted_text}
-    )
+    connection.execute(_SET_TENANT, {"tenant_id": wanted_text})
     session.info[_RLS_SETTING_KEY] = wanted_text
 
 

@@ -7,6 +7,7 @@ application role, under row-level security."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import json
@@ -27,11 +28,12 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from infra.db import Database
+from infra.errors import PaymentRequired
 from infra.settings import Settings
 from infra.tenancy import tenant_scope
 from portal.app import create_app
 from portal.guards import BILLING_EXEMPT
-from tenants import billing, services
+from tenants import billing, entitlements, services
 from tenants.entitlements import BillingPolicy
 from tenants.models import Role, StripeEvent, Subscription, Tenant, TenantStatus
 from tests.factories import SeededTenant, TenantFactory, audit_actions, issue_token
@@ -660,6 +662,44 @@ async def test_a_plant_beyond_the_plan_answers_402_naming_the_limit(
     assert overview["plan"] == "pro"
     assert overview["limits"] == {"max_plants": 5, "max_active_workers": 500}
     assert overview["usage"] == {"plants": 2, "active_workers": 0}
+
+
+@pytest.mark.postgres
+async def test_two_plants_added_at_once_cannot_both_pass_the_limit(
+    pg_settings: Settings,
+    pg_db: Database,
+    factory: TenantFactory,
+    stripe_api: tuple[str, StripeStandIn],
+) -> None:
+    policy = BillingPolicy.from_settings(with_billing(pg_settings, stripe_api[0]))
+    tenant = await new_tenant(pg_db, factory, plants=())
+    await deliver(
+        pg_db,
+        policy,
+        subscription_event("customer.subscription.created", T0, tenant.id, status="active"),
+    )
+    checked = asyncio.Event()
+
+    async def add(code: str, *, first: bool) -> None:
+        async with pg_db.session() as session:
+            with tenant_scope(tenant.id):
+                await entitlements.ensure_can_add_plant(session, policy)
+                await services.add_plant(session, code=code, name=f"{code} 厂区")
+                if first:
+                    checked.set()
+                    # The second request checks while this one has added but not committed.
+                    await asyncio.sleep(0.5)
+            await session.commit()
+
+    first = asyncio.create_task(add("P1", first=True))
+    await checked.wait()
+    second = asyncio.create_task(add("P2", first=False))
+    await first
+    with pytest.raises(PaymentRequired):
+        await second
+    async with pg_db.session() as session:
+        with tenant_scope(tenant.id):
+            assert await entitlements.plant_count(session) == 1
 
 
 async def test_billing_off_limits_nothing(

@@ -153,13 +153,8 @@ def effective_status(
     return status
 
 
-async def current_subscription(
-    session: AsyncSession, *, for_update: bool = False
-) -> Subscription | None:
-    query = select(Subscription)
-    return (
-        await session.execute(query.with_for_update() if for_update else query)
-    ).scalar_one_or_none()
+async def current_subscription(session: AsyncSession) -> Subscription | None:
+    return (await session.execute(select(Subscription))).scalar_one_or_none()
 
 
 def store_status(
@@ -305,16 +300,21 @@ async def ensure_plan_fits(session: AsyncSession, policy: BillingPolicy, plan_na
         raise RulesBroken(N_("This plan is smaller than what the tenant uses now."), problems)
 
 
-async def _plan_in_force(
-    session: AsyncSession, policy: BillingPolicy, *, for_update: bool = False
-) -> tuple[str, Plan] | None:
-    """The tenant's plan and its limits; ``None`` when billing is off or no plan applies.
-    ``for_update`` locks the subscription row until the transaction ends: a check that is
-    followed by the addition it allows holds it, so two requests of one tenant that would each
-    see room for one more check and add one after the other."""
+async def _hold_for_limit_check(session: AsyncSession) -> None:
+    """Lock the tenant's row until the transaction ends. A limit check that is followed by the
+    addition it allows takes it first, so two requests of one tenant that would each see room
+    for one more count and add one after the other. The tenant row, not the subscription's: a
+    tenant on trial has no subscription yet and is limited all the same."""
+    await session.execute(
+        select(Tenant.id).where(Tenant.id == current_tenant_id()).with_for_update()
+    )
+
+
+async def _plan_in_force(session: AsyncSession, policy: BillingPolicy) -> tuple[str, Plan] | None:
+    """The tenant's plan and its limits; ``None`` when billing is off or no plan applies."""
     if not policy.enabled:
         return None
-    name = current_plan(policy, await current_subscription(session, for_update=for_update))
+    name = current_plan(policy, await current_subscription(session))
     plan = policy.plans.get(name) if name else None
     return (name, plan) if name and plan is not None else None
 
@@ -334,9 +334,10 @@ def _first_plan_holding(policy: BillingPolicy, plants: int, workers: int) -> str
 async def ensure_can_add_plant(session: AsyncSession, policy: BillingPolicy) -> None:
     """Refuse a plant beyond the current plan's ``max_plants``, naming the way up. The caller
     adds the plant in the same transaction."""
-    in_force = await _plan_in_force(session, policy, for_update=True)
+    in_force = await _plan_in_force(session, policy)
     if in_force is None or in_force[1].max_plants is None:
         return
+    await _hold_for_limit_check(session)
     name, plan = in_force
     count = await plant_count(session)
     if count < plan.max_plants:
@@ -371,9 +372,10 @@ async def ensure_can_add_active_workers(
     """Refuse ``adding`` more active workers when together they would pass the current plan's
     ``max_active_workers``: all of them, since admitting only some would leave a review half
     done. Names the limit, the count and the way up."""
-    in_force = await _plan_in_force(session, policy, for_update=True) if adding > 0 else None
+    in_force = await _plan_in_force(session, policy) if adding > 0 else None
     if in_force is None or in_force[1].max_active_workers is None:
         return
+    await _hold_for_limit_check(session)
     name, plan = in_force
     count = await active_worker_count(session)
     if count + adding <= plan.max_active_workers:

@@ -672,12 +672,8 @@ async def test_two_plants_added_at_once_cannot_both_pass_the_limit(
     stripe_api: tuple[str, StripeStandIn],
 ) -> None:
     policy = BillingPolicy.from_settings(with_billing(pg_settings, stripe_api[0]))
+    # On trial: no subscription row yet, and the first plan's limit of one plant applies.
     tenant = await new_tenant(pg_db, factory, plants=())
-    await deliver(
-        pg_db,
-        policy,
-        subscription_event("customer.subscription.created", T0, tenant.id, status="active"),
-    )
     checked = asyncio.Event()
 
     async def add(code: str, *, first: bool) -> None:

@@ -61,9 +61,6 @@ RELAY_BATCH = 500
 # broker restart fails once and then reconnects.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 MAX_ERROR_LENGTH = 2000
-# A message withdrawn on purpose ends ``failed`` like one that could not be delivered, so the
-# tenant's history keeps it; its error starts with this, and it is never sent again.
-CANCELLED_ERROR = "cancelled: "
 
 # The tenant registry lives in tenants/, above infra; the relay needs only its ids.
 
@@ -72,6 +69,9 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    # Withdrawn on purpose before delivery (``last_error`` says why): kept in the tenant's
+    # history, never sent, not a failure anyone is alerted to.
+    CANCELLED = "cancelled"
 
 
 class OutboxMessage(TenantOwned):
@@ -291,14 +291,8 @@ def cancel(message: OutboxMessage, reason: str) -> None:
     already published finds it no longer pending, and :func:`retry_failed` refuses it."""
     if message.status == OutboxStatus.DELIVERED:
         raise ValueError(f"outbox message {message.id} is delivered already")
-    message.status = OutboxStatus.FAILED.value
-    message.last_error = f"{CANCELLED_ERROR}{reason}"[:MAX_ERROR_LENGTH]
-
-
-def is_cancelled(message: OutboxMessage) -> bool:
-    return message.status == OutboxStatus.FAILED and (message.last_error or "").startswith(
-        CANCELLED_ERROR
-    )
+    message.status = OutboxStatus.CANCELLED.value
+    message.last_error = reason[:MAX_ERROR_LENGTH]
 
 
 async def failed_messages(session: AsyncSession, *, limit: int = 200) -> list[OutboxMessage]:
@@ -326,10 +320,10 @@ async def retry_failed(
     ).scalar_one_or_none()
     if message is None:
         raise NotFound(N_("Outbox message not found."))
+    if message.status == OutboxStatus.CANCELLED:
+        raise Conflict("status", "cancelled", N_("A cancelled message is not sent again."))
     if message.status != OutboxStatus.FAILED:
         raise Conflict("status", "failed", N_("Only a failed message can be sent again."))
-    if is_cancelled(message):
-        raise Conflict("status", "cancelled", N_("A cancelled message is not sent again."))
     message.status = OutboxStatus.PENDING.value
     message.attempts = 0
     message.next_attempt_at = utcnow()

@@ -489,10 +489,9 @@ async def _erase_from_outbox(session: AsyncSession, traces: Traces) -> dict[str,
                 # A channel's key is a plain digest of its destination, which is enough to find
                 # a phone number again.
                 message.key = f"erased:{message.id}"
-            if (
-                traces.addressed(message.payload)
-                and message.status != outbox.OutboxStatus.DELIVERED
-                and not outbox.is_cancelled(message)
+            if traces.addressed(message.payload) and message.status not in (
+                outbox.OutboxStatus.DELIVERED,
+                outbox.OutboxStatus.CANCELLED,
             ):
                 outbox.cancel(message, OUTBOX_CANCELLED)
                 cancelled += 1

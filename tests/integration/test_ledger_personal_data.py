@@ -29,7 +29,13 @@ from infra.documents import cached_documents_prefix
 from infra.errors import AuthenticationFailed, Conflict
 from infra.notify import Notification, NotificationKind, channels_for
 from infra.notify.sms import mask_phone
-from infra.outbox import OutboxMessage, OutboxStatus, deliver_outbox_message, retry_failed
+from infra.outbox import (
+    OutboxMessage,
+    OutboxStatus,
+    deliver_outbox_message,
+    failed_messages,
+    retry_failed,
+)
 from infra.settings import Settings
 from infra.tasks import worker_settings
 from infra.tenancy import tenant_scope
@@ -448,11 +454,13 @@ async def test_erasure_reaches_signatures_logins_copies_and_cached_pdfs(
     }
     for message_id in pending_to_worker:
         withdrawn = outbox_after[message_id]
-        assert withdrawn.status == OutboxStatus.FAILED and withdrawn.attempts == 0
-        assert withdrawn.last_error == "cancelled: the recipient's personal data was erased"
+        assert withdrawn.status == OutboxStatus.CANCELLED and withdrawn.attempts == 0
+        assert withdrawn.last_error == "the recipient's personal data was erased"
         async with world.session() as session:
             with pytest.raises(Conflict):
                 await retry_failed(session, message_id)
+            # Withdrawn is not failed: nothing for an administrator to look into or send again.
+            assert message_id not in {message.id for message in await failed_messages(session)}
     for message_id in queued.others:
         before, after = outbox_before[message_id], outbox_after[message_id]
         assert (after.payload, after.key, after.status, after.updated_at) == (

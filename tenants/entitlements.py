@@ -352,17 +352,20 @@ async def ensure_can_add_plant(session: AsyncSession, policy: BillingPolicy) -> 
             plan=name,
             limit=plan.max_plants,
         )
+    tenant = await session.get_one(Tenant, current_tenant_id())
     raise PaymentRequired(
         N_("Your plan does not allow more plants."),
         "plan",
         "max_plants",
         N_(
             "The %(plan)s plan allows at most %(limit)s plants. A tenant administrator can "
-            "upgrade to %(upgrade)s with POST /api/v1/billing/checkout."
+            "upgrade to %(upgrade)s under Billing (%(billing_page)s) or with "
+            "POST /api/v1/billing/checkout."
         ),
         plan=name,
         limit=plan.max_plants,
         upgrade=upgrade,
+        billing_page=f"/t/{tenant.slug}/admin/billing",
     )
 
 

@@ -646,6 +646,7 @@ async def test_a_plant_beyond_the_plan_answers_402_naming_the_limit(
     assert "at most 1 plants" in problem["message"]
     assert "upgrade to pro" in problem["message"]
     assert "/api/v1/billing/checkout" in problem["message"]
+    assert f"/t/{tenant.slug}/admin/billing" in problem["message"]
 
     await deliver(
         sqlite_db,

@@ -217,17 +217,17 @@ async def read_rows(
     query would."""
     if not statement.get_execution_options().get(_FILTERED_OPTION):
         raise TenantContextMissing("read_rows takes only statements built by filtered_by_tenant")
-    tenant_id = current_tenant_id()
-    await session.run_sync(_prepare_core_read)
-    connection = await session.connection()
-    result = await connection.execute(statement, {**parameters, TENANT_PARAMETER: tenant_id})
-    return result.all()
+    bound = {**parameters, TENANT_PARAMETER: current_tenant_id()}
+    return await session.run_sync(_read_rows, statement, bound)
 
 
-def _prepare_core_read(session: Session) -> None:
+def _read_rows(
+    session: Session, statement: Select[Any], parameters: Mapping[str, Any]
+) -> Sequence[Row[Any]]:
     if session.autoflush:
         session.flush()
     _sync_rls_setting(session)
+    return session.connection().execute(statement, parameters).all()
 
 
 @event.listens_for(Session, "after_begin")

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,7 @@ from infra.i18n import N_
 from infra.tasks import app, worker_database, worker_settings
 from infra.tenancy import current_tenant_id, tenant_scope
 from tenants.entitlements import (
+    PLANT_COUNT,
     BillingPolicy,
     active_worker_count,
     current_plan,
@@ -54,7 +55,7 @@ from tenants.entitlements import (
     subscription_status,
     trial_end,
 )
-from tenants.models import Plant, StripeEvent, Subscription, Tenant, TenantStatus
+from tenants.models import StripeEvent, Subscription, Tenant, TenantStatus
 from tenants.schemas import BillingRead, InvoiceRead, LimitsRead, UsageRead
 
 logger = logging.getLogger(__name__)
@@ -595,7 +596,7 @@ def sync_quantity(session: Session, policy: BillingPolicy) -> int | None:
     subscription_id = live_subscription_id(subscription)
     if subscription_id is None:
         return None
-    quantity = billed_plants(session.execute(select(func.count()).select_from(Plant)).scalar_one())
+    quantity = billed_plants(session.execute(PLANT_COUNT).scalar_one())
     with _stripe_sync(policy) as client:
         current = client.v1.subscriptions.retrieve(subscription_id)
         item = _first_item(current)

@@ -233,8 +233,12 @@ def current_plan(policy: BillingPolicy, subscription: Subscription | None) -> st
     return policy.entry_plan
 
 
+# The current tenant's plants, as a statement for the async and the worker's sync sessions.
+PLANT_COUNT = select(func.count()).select_from(Plant)
+
+
 async def plant_count(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count()).select_from(Plant))).scalar_one()
+    return (await session.execute(PLANT_COUNT)).scalar_one()
 
 
 async def active_worker_count(session: AsyncSession) -> int:

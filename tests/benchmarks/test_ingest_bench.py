@@ -288,8 +288,8 @@ def test_ingest_pings_per_s(postgres: PostgresDatabase, tmp_path: Path) -> None:
     assert measured == CLIENTS * BATCHES_PER_CLIENT * BATCH
     baseline_s = asyncio.run(_baseline_copy_s(postgres.owner_url, rows))
 
-    with _server(postgres, tmp_path / "server-var", workers=SERVER_PROCESSES) as base:
-        solo_s, ours_s, latencies = asyncio.run(_post_all(base, phones))
+    with _server(postgres, tmp_path / "server-var", workers=SERVER_PROCESSES) as served:
+        solo_s, ours_s, latencies = asyncio.run(_post_all(served.base, phones))
     stored = asyncio.run(_stored(postgres.owner_url, world.tenant.id))
     assert stored == (CLIENTS * (WARMUP_BATCHES + BATCHES_PER_CLIENT) + SOLO_BATCHES) * BATCH
 

@@ -11,7 +11,10 @@ state filter as an EHS officer of either tenant with a bearer token. ``wrk`` is 
 Python client spends more processor time per request than the server does, on the same two
 cores, and would measure itself. Every answer is checked (status 200, 50 rows). The baseline
 is the list's own SELECT, captured from the service and run directly (asyncpg, as the
-application role, in a transaction with the tenant set), one at a time.
+application role, in a transaction with the tenant set), one at a time. Beside the latencies it
+prints the processor time each request cost the server, PostgreSQL and ``wrk``, and how many
+cores were busy: when every core is, a request's latency is mostly its wait behind the others,
+and those figures say whose work fills the cores.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import dataclasses
 import json
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -342,8 +346,14 @@ async def _raw_select_ms(
     return timings
 
 
+@dataclasses.dataclass(frozen=True)
+class Served:
+    base: str
+    pid: int
+
+
 @contextlib.contextmanager
-def _server(postgres: PostgresDatabase, var_dir: Path, *, workers: int = 1) -> Iterator[str]:
+def _server(postgres: PostgresDatabase, var_dir: Path, *, workers: int = 1) -> Iterator[Served]:
     """The application in its own processes, as ``portal serve`` runs it (without access
     logs)."""
     port = _free_port()
@@ -373,7 +383,7 @@ def _server(postgres: PostgresDatabase, var_dir: Path, *, workers: int = 1) -> I
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the application server did not start")
             time.sleep(0.2)
-        yield base
+        yield Served(base, process.pid)
     finally:
         process.terminate()
         try:
@@ -448,10 +458,42 @@ class LoadRun:
     median_ms: float
     p95_ms: float
     max_ms: float
+    client_cpu_s: float
+
+
+def _process_table() -> list[tuple[int, int, str, float]]:
+    """Every process as (pid, parent pid, name, processor seconds so far), from ``/proc``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The name is in parentheses and may hold spaces; the fields after it are fixed.
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        table.append((int(entry.name), int(fields[1]), name, seconds))
+    return table
+
+
+def _processor_seconds(server_pid: int) -> dict[str, float]:
+    """Processor time used so far by the application server (the process and its children)
+    and by PostgreSQL (every ``postgres`` process)."""
+    table = _process_table()
+    server = {server_pid} | {pid for pid, parent, _, _ in table if parent == server_pid}
+    return {
+        "server": sum(seconds for pid, _, _, seconds in table if pid in server),
+        "PostgreSQL": sum(seconds for _, _, name, seconds in table if name == "postgres"),
+    }
 
 
 def _wrk(base: str, script: Path, *, connections: int, seconds: int) -> LoadRun:
     """``connections`` clients for ``seconds``; every answer must have been a full page."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     finished = subprocess.run(
         [
             "wrk",
@@ -475,18 +517,32 @@ def _wrk(base: str, script: Path, *, connections: int, seconds: int) -> LoadRun:
     requests, median_us, p95_us, max_us, failed, errors = (int(x) for x in line.split()[1:])
     assert failed == 0 and errors == 0, finished.stdout
     assert requests > 0, finished.stdout
-    return LoadRun(requests, median_us / 1000, p95_us / 1000, max_us / 1000)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return LoadRun(requests, median_us / 1000, p95_us / 1000, max_us / 1000, client_cpu_s)
 
 
-def _load(base: str, script: Path) -> LoadRun:
-    _wrk(base, script, connections=CLIENTS, seconds=WARMUP_SECONDS)
+def _load(served: Served, script: Path) -> LoadRun:
+    _wrk(served.base, script, connections=CLIENTS, seconds=WARMUP_SECONDS)
     # One client alone first: the service time every queued request pays.
-    alone = _wrk(base, script, connections=1, seconds=ALONE_SECONDS)
+    alone = _wrk(served.base, script, connections=1, seconds=ALONE_SECONDS)
     print(
         f"[bench] one client alone: median {alone.median_ms:.1f} ms, "
         f"p95 {alone.p95_ms:.1f} ms per request ({alone.requests / ALONE_SECONDS:.0f}/s)"
     )
-    return _wrk(base, script, connections=CLIENTS, seconds=MEASURED_SECONDS)
+    before = _processor_seconds(served.pid)
+    run = _wrk(served.base, script, connections=CLIENTS, seconds=MEASURED_SECONDS)
+    after = _processor_seconds(served.pid)
+    spent = {name: after[name] - before[name] for name in after} | {"wrk": run.client_cpu_s}
+    cores = os.cpu_count() or 1
+    print(
+        "[bench] processor time per request: "
+        + ", ".join(
+            f"{name} {seconds / run.requests * 1000:.2f} ms" for name, seconds in spent.items()
+        )
+        + f"; {sum(spent.values()) / MEASURED_SECONDS:.1f} of {cores} cores busy"
+    )
+    return run
 
 
 def _p95(values: list[float]) -> float:
@@ -523,8 +579,8 @@ def test_api_permit_list_p95_ms(postgres: PostgresDatabase, tmp_path: Path) -> N
     print(f"[bench] the list's SELECT:\n{queries[0][0]}")
     raw = asyncio.run(_raw_select_ms(postgres.app_url, tenants[0].id, queries))
     script = _wrk_script(tenants, tmp_path / "permit-list.lua")
-    with _server(postgres, tmp_path / "server-var", workers=SERVER_PROCESSES) as base:
-        run = _load(base, script)
+    with _server(postgres, tmp_path / "server-var", workers=SERVER_PROCESSES) as served:
+        run = _load(served, script)
 
     ours = run.p95_ms
     baseline = _p95(raw)

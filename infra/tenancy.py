@@ -19,6 +19,7 @@ the scope (missing raises), and the transaction carries ``app.tenant_id``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -137,6 +138,9 @@ class TenantOwned(Entity):
         return {"primary_key": [cls.__table__.c.id]}
 
 
+# Building the option costs more than many of the queries it goes on (SQLAlchemy analyses the
+# lambda each time); the tenant is its only variable, so one per tenant serves every statement.
+@functools.lru_cache(maxsize=4096)
 def _tenant_criteria(tenant_id: uuid.UUID) -> Any:
     return with_loader_criteria(
         TenantOwned,

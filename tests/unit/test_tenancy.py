@@ -41,6 +41,23 @@ async def test_queries_see_only_the_scoped_tenant(any_db: Database, factory: Ten
             assert count == 1
 
 
+async def test_one_statement_in_turns_for_two_tenants_sees_each_ones_rows(
+    any_db: Database, factory: TenantFactory
+) -> None:
+    """The tenant criterion is built once per tenant and reused: taking turns, each tenant still
+    gets its own rows from the same statement."""
+    first = await factory.create(any_db, plants=("A1", "A2"))
+    second = await factory.create(any_db, plants=("B1",))
+    statement = select(Plant.code).order_by(Plant.code)
+    async with any_db.session() as session:
+        for _ in range(2):
+            for tenant, codes in ((first, ["A1", "A2"]), (second, ["B1"])):
+                with tenant_scope(tenant.id):
+                    assert list((await session.execute(statement)).scalars()) == codes
+                    entities = (await session.execute(select(Plant))).scalars()
+                    assert sorted(plant.code for plant in entities) == codes
+
+
 async def test_bulk_update_and_delete_are_scoped(any_db: Database, factory: TenantFactory) -> None:
     first = await factory.create(any_db, plants=("A1",))
     second = await factory.create(any_db, plants=("B1",))

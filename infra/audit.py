@@ -90,12 +90,18 @@ def chain_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
 
 
 def _lock_head(session: Session, tenant_id: uuid.UUID) -> AuditChainHead:
+    """The tenant's chain head, locked until the transaction ends; made by the first entry. Two
+    first entries at once both insert it: one insert waits for the other and does nothing."""
+    locked = select(AuditChainHead).with_for_update()
+    head = session.execute(locked).scalar_one_or_none()
+    if head is not None:
+        return head
     session.execute(
         dialect_insert(session, AuditChainHead)
         .values(id=new_id(), tenant_id=tenant_id, last_seq=0, last_hash=GENESIS_HASH)
         .on_conflict_do_nothing(index_elements=["tenant_id"])
     )
-    return session.execute(select(AuditChainHead).with_for_update()).scalar_one()
+    return session.execute(locked).scalar_one()
 
 
 def append_entry(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from infra import audit
 from infra.audit import GENESIS_HASH, AuditChainHead, AuditEntry, verify_chain
@@ -81,6 +81,33 @@ async def test_concurrent_appends_never_fork(pg_db: Database, factory: TenantFac
     await asyncio.gather(*(_append(pg_db, tenant, 3) for _ in range(6)))
     report = await _verify(pg_db, tenant)
     assert report.ok
+
+
+async def test_concurrent_first_appends_make_one_head(
+    pg_settings: Settings, factory: TenantFactory
+) -> None:
+    """A tenant's first entries, six transactions at once: the head is made once and the chain
+    stays one line."""
+    owner = Database(_owner_url(pg_settings), pg_settings.sync_migration_database_url)
+    app = Database.from_settings(pg_settings)
+    try:
+        tenant = await factory.create(app)
+        async with owner.session() as session:
+            with tenant_scope(tenant.id):
+                await session.execute(delete(AuditEntry))
+                await session.execute(delete(AuditChainHead))
+                await session.commit()
+        await asyncio.gather(*(_append(app, tenant, 3) for _ in range(6)))
+        report = await _verify(app, tenant)
+        assert report.ok
+        async with app.session() as session:
+            with tenant_scope(tenant.id):
+                [head] = (await session.execute(select(AuditChainHead))).scalars().all()
+                entries = (await session.execute(select(func.count(AuditEntry.id)))).scalar_one()
+        assert head.last_seq == entries == 18
+    finally:
+        await owner.dispose()
+        await app.dispose()
 
 
 def _owner_url(settings: Settings) -> str:

@@ -25,9 +25,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -57,6 +56,9 @@ from tenants.entitlements import (
 )
 from tenants.models import StripeEvent, Subscription, Tenant, TenantStatus
 from tenants.schemas import BillingRead, InvoiceRead, LimitsRead, UsageRead
+
+if TYPE_CHECKING:
+    from stripe import StripeClient
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +149,14 @@ def verify_event(policy: BillingPolicy, payload: bytes, signature: str | None) -
     """The event, if Stripe signed it recently with our endpoint's secret; 400 otherwise."""
     if not signature:
         raise _invalid_event(N_("The Stripe-Signature header is missing."))
+    from tenants import stripe_gateway  # on first use: see its docstring
+
     try:
         text = payload.decode("utf-8")
-        stripe.WebhookSignature.verify_header(
-            text, signature, policy.webhook_secret, stripe.Webhook.DEFAULT_TOLERANCE
-        )
+        stripe_gateway.verify_signature(text, signature, policy.webhook_secret)
         event = json.loads(text)
-    except stripe.SignatureVerificationError as exc:
-        logger.warning("Stripe webhook refused: %s", exc.user_message or exc)
+    except stripe_gateway.SignatureRefused as exc:
+        logger.warning("Stripe webhook refused: %s", exc)
         raise _invalid_event(
             N_("The signature does not match, or its timestamp is too old.")
         ) from exc
@@ -380,57 +382,43 @@ async def _apply_to_tenant(
         await request_quantity_sync(session, cause=f"event:{event['id']}")
 
 
-class _HTTPXClient(stripe.HTTPXClient):
-    """Stripe's httpx adapter passes its already encoded form body as ``data``, which httpx
-    deprecates for raw text; ``content`` sends the same bytes without the warning."""
-
-    def _get_request_args_kwargs(
-        self, method: str, url: str, headers: Any, post_data: Any
-    ) -> list[Any]:
-        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
-        kwargs["content"] = kwargs.pop("data") or None
-        return [args, kwargs]
-
-
-def _client(policy: BillingPolicy, http_client: stripe.HTTPClient) -> stripe.StripeClient:
+def _billing_on(policy: BillingPolicy) -> None:
     if not policy.enabled:
         raise NotFound(BILLING_OFF)
-    return stripe.StripeClient(
-        policy.secret_key,
-        base_addresses={"api": policy.api_base} if policy.api_base else {},
-        http_client=http_client,
-        max_network_retries=2,
-    )
 
 
 @contextmanager
 def _provider_failures() -> Iterator[None]:
+    from tenants import stripe_gateway  # on first use: see its docstring
+
     try:
         yield
-    except stripe.StripeError as exc:
+    except stripe_gateway.ProviderFailed as exc:
         logger.error("Stripe request failed: %s", exc)
         raise BillingProviderFailed(PROVIDER_FAILED) from exc
 
 
 @asynccontextmanager
-async def _stripe(policy: BillingPolicy) -> AsyncIterator[stripe.StripeClient]:
-    http_client = _HTTPXClient(timeout=20)
-    try:
-        with _provider_failures():
-            yield _client(policy, http_client)
-    finally:
-        await http_client.close_async()
+async def _stripe(policy: BillingPolicy) -> AsyncIterator[StripeClient]:
+    from tenants import stripe_gateway  # on first use: see its docstring
+
+    _billing_on(policy)
+    with _provider_failures():
+        async with stripe_gateway.client(policy.secret_key, policy.api_base) as client:
+            yield client
 
 
 @contextmanager
-def _stripe_sync(policy: BillingPolicy) -> Iterator[stripe.StripeClient]:
+def _stripe_sync(policy: BillingPolicy) -> Iterator[StripeClient]:
     """The same client for a worker's synchronous task."""
-    http_client = _HTTPXClient(timeout=20, allow_sync_methods=True)
-    try:
-        with _provider_failures():
-            yield _client(policy, http_client)
-    finally:
-        http_client.close()
+    from tenants import stripe_gateway  # on first use: see its docstring
+
+    _billing_on(policy)
+    with (
+        _provider_failures(),
+        stripe_gateway.sync_client(policy.secret_key, policy.api_base) as client,
+    ):
+        yield client
 
 
 def _billing_page(policy: BillingPolicy, tenant: Tenant | None) -> str:
@@ -454,8 +442,7 @@ async def start_checkout(
     one, a second Checkout would start a second subscription, so it is a customer-portal session
     that confirms the change of the existing subscription's price instead. Either way a plan
     smaller than what the tenant already uses is refused first."""
-    if not policy.enabled:
-        raise NotFound(BILLING_OFF)
+    _billing_on(policy)
     plan = policy.plans.get(plan_name)
     if plan is None:
         raise InvalidInput(
@@ -628,8 +615,7 @@ def sync_quantity(session: Session, policy: BillingPolicy) -> int | None:
 
 async def billed_quantity(session: AsyncSession, policy: BillingPolicy) -> int | None:
     """How many plants Stripe bills the live subscription for now; ``None`` without one."""
-    if not policy.enabled:
-        raise NotFound(BILLING_OFF)
+    _billing_on(policy)
     subscription_id = live_subscription_id(await current_subscription(session))
     if subscription_id is None:
         return None
@@ -653,8 +639,7 @@ async def open_customer_portal(
     session: AsyncSession, policy: BillingPolicy, tenant_id: uuid.UUID
 ) -> str:
     """A Stripe customer-portal session, where the tenant changes plan, card or cancels."""
-    if not policy.enabled:
-        raise NotFound(BILLING_OFF)
+    _billing_on(policy)
     customer = await _customer_id(session)
     if customer is None:
         raise Conflict("plan", "subscribe_first", N_("Subscribe to a plan first."))
@@ -669,8 +654,7 @@ async def open_customer_portal(
 async def plan_prices(policy: BillingPolicy) -> dict[str, PlanPrice]:
     """What Stripe charges for each plan, read from its prices: the configuration names only
     the price ids, so an amount changed in Stripe is shown as it is charged."""
-    if not policy.enabled:
-        raise NotFound(BILLING_OFF)
+    _billing_on(policy)
     prices = {}
     async with _stripe(policy) as client:
         answers = await asyncio.gather(
@@ -692,8 +676,7 @@ async def plan_prices(policy: BillingPolicy) -> dict[str, PlanPrice]:
 
 async def list_invoices(session: AsyncSession, policy: BillingPolicy) -> list[InvoiceRead]:
     """The tenant's latest invoices, as Stripe has them."""
-    if not policy.enabled:
-        raise NotFound(BILLING_OFF)
+    _billing_on(policy)
     customer = await _customer_id(session)
     if customer is None:
         return []

@@ -38,6 +38,7 @@ from infra.i18n import N_
 from infra.tasks import app, worker_database, worker_settings
 from infra.tenancy import current_tenant_id, tenant_scope
 from tenants.entitlements import (
+    BILLING_PAGE,
     PLANT_COUNT,
     BillingPolicy,
     active_worker_count,
@@ -65,8 +66,6 @@ logger = logging.getLogger(__name__)
 BILLING_OFF = N_("Billing is not switched on for this installation.")
 INVOICES_SHOWN = 24
 SIGNATURE_HEADER = "Stripe-Signature"
-# Where Stripe sends the administrator back to, under the tenant's address.
-BILLING_PAGE = "/t/{slug}/admin/billing"
 # The outbox topic whose messages bring the subscription's quantity to the number of plants.
 QUANTITY_TOPIC = "billing.quantity"
 PROVIDER_FAILED = N_("The payment provider did not answer as expected. Try again in a moment.")
@@ -393,7 +392,7 @@ def _provider_failures() -> Iterator[None]:
 
     try:
         yield
-    except stripe_gateway.ProviderFailed as exc:
+    except stripe_gateway.StripeError as exc:
         logger.error("Stripe request failed: %s", exc)
         raise BillingProviderFailed(PROVIDER_FAILED) from exc
 

@@ -233,6 +233,9 @@ def current_plan(policy: BillingPolicy, subscription: Subscription | None) -> st
     return policy.entry_plan
 
 
+# The tenant administrator's billing page, where a refused addition points for the way up.
+BILLING_PAGE = "/t/{slug}/admin/billing"
+
 # The current tenant's plants, as a statement for the async and the worker's sync sessions.
 PLANT_COUNT = select(func.count()).select_from(Plant)
 
@@ -304,14 +307,13 @@ async def ensure_plan_fits(session: AsyncSession, policy: BillingPolicy, plan_na
         raise RulesBroken(N_("This plan is smaller than what the tenant uses now."), problems)
 
 
-async def _hold_for_limit_check(session: AsyncSession) -> None:
-    """Lock the tenant's row until the transaction ends. A limit check that is followed by the
-    addition it allows takes it first, so two requests of one tenant that would each see room
-    for one more count and add one after the other. The tenant row, not the subscription's: a
-    tenant on trial has no subscription yet and is limited all the same."""
-    await session.execute(
-        select(Tenant.id).where(Tenant.id == current_tenant_id()).with_for_update()
-    )
+async def _hold_for_limit_check(session: AsyncSession) -> Tenant:
+    """Lock the tenant's row until the transaction ends, and return it. A limit check that is
+    followed by the addition it allows takes it first, so two requests of one tenant that would
+    each see room for one more count and add one after the other. The tenant row, not the
+    subscription's: a tenant on trial has no subscription yet and is limited all the same."""
+    locked = select(Tenant).where(Tenant.id == current_tenant_id()).with_for_update()
+    return (await session.execute(locked)).scalar_one()
 
 
 async def _plan_in_force(session: AsyncSession, policy: BillingPolicy) -> tuple[str, Plan] | None:
@@ -341,7 +343,7 @@ async def ensure_can_add_plant(session: AsyncSession, policy: BillingPolicy) -> 
     in_force = await _plan_in_force(session, policy)
     if in_force is None or in_force[1].max_plants is None:
         return
-    await _hold_for_limit_check(session)
+    tenant = await _hold_for_limit_check(session)
     name, plan = in_force
     count = await plant_count(session)
     if count < plan.max_plants:
@@ -356,7 +358,6 @@ async def ensure_can_add_plant(session: AsyncSession, policy: BillingPolicy) -> 
             plan=name,
             limit=plan.max_plants,
         )
-    tenant = await session.get_one(Tenant, current_tenant_id())
     raise PaymentRequired(
         N_("Your plan does not allow more plants."),
         "plan",
@@ -369,7 +370,7 @@ async def ensure_can_add_plant(session: AsyncSession, policy: BillingPolicy) -> 
         plan=name,
         limit=plan.max_plants,
         upgrade=upgrade,
-        billing_page=f"/t/{tenant.slug}/admin/billing",
+        billing_page=BILLING_PAGE.format(slug=tenant.slug),
     )
 
 
@@ -382,7 +383,7 @@ async def ensure_can_add_active_workers(
     in_force = await _plan_in_force(session, policy) if adding > 0 else None
     if in_force is None or in_force[1].max_active_workers is None:
         return
-    await _hold_for_limit_check(session)
+    tenant = await _hold_for_limit_check(session)
     name, plan = in_force
     count = await active_worker_count(session)
     if count + adding <= plan.max_active_workers:
@@ -400,7 +401,6 @@ async def ensure_can_add_active_workers(
             ),
             **params,
         )
-    tenant = await session.get_one(Tenant, current_tenant_id())
     raise PaymentRequired(
         N_("Your plan does not allow more active workers."),
         "plan",
@@ -412,5 +412,5 @@ async def ensure_can_add_active_workers(
         ),
         **params,
         upgrade=upgrade,
-        billing_page=f"/t/{tenant.slug}/admin/billing",
+        billing_page=BILLING_PAGE.format(slug=tenant.slug),
     )

@@ -14,12 +14,11 @@ from typing import Any
 
 import stripe
 
+# What a call through these clients raises when Stripe answers with an error or not at all.
+StripeError = stripe.StripeError
+
 TIMEOUT_SECONDS = 20
 NETWORK_RETRIES = 2
-
-
-class ProviderFailed(Exception):
-    """Stripe answered with an error, or not at all."""
 
 
 class SignatureRefused(Exception):
@@ -56,21 +55,12 @@ def _client(secret_key: str, api_base: str, http_client: stripe.HTTPClient) -> s
     )
 
 
-@contextmanager
-def _failures() -> Iterator[None]:
-    try:
-        yield
-    except stripe.StripeError as exc:
-        raise ProviderFailed(str(exc)) from exc
-
-
 @asynccontextmanager
 async def client(secret_key: str, api_base: str) -> AsyncIterator[stripe.StripeClient]:
-    """A client for the block; an error from Stripe inside it raises :class:`ProviderFailed`."""
+    """A client for the block; Stripe's errors raise :class:`StripeError`."""
     http_client = _HTTPXClient(timeout=TIMEOUT_SECONDS)
     try:
-        with _failures():
-            yield _client(secret_key, api_base, http_client)
+        yield _client(secret_key, api_base, http_client)
     finally:
         await http_client.close_async()
 
@@ -80,7 +70,6 @@ def sync_client(secret_key: str, api_base: str) -> Iterator[stripe.StripeClient]
     """The same client for a worker's synchronous task."""
     http_client = _HTTPXClient(timeout=TIMEOUT_SECONDS, allow_sync_methods=True)
     try:
-        with _failures():
-            yield _client(secret_key, api_base, http_client)
+        yield _client(secret_key, api_base, http_client)
     finally:
         http_client.close()

@@ -206,7 +206,8 @@ def filtered_by_tenant(statement: Select[Any]) -> Select[Any]:
     for table in found:
         if table not in owned and getattr(table, "element", None) in owned:
             raise ValueError(f"an alias of tenant table {table.element.name} cannot be filtered")
-    for table in sorted((table for table in found if table in owned), key=lambda t: t.name):
+    # find_tables names a table once for every column of it the statement mentions.
+    for table in sorted({table for table in found if table in owned}, key=lambda t: t.name):
         statement = statement.where(table.c.tenant_id == bindparam(TENANT_PARAMETER))
     return statement.execution_options(**{_FILTERED_OPTION: True})
 

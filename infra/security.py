@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -12,9 +13,21 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 _hasher = PasswordHasher()
-# Verifying against this when no user matches keeps the answer time the same as for a real
-# user, so timing does not reveal which e-mail addresses exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this when no user matches keeps the answer time the same as for a real
+    user, so timing does not reveal which e-mail addresses exist. Made on first use, or by
+    :func:`warm_up` in a server process: a hash costs a tenth of a second, which every command
+    and worker would otherwise pay at import."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def warm_up() -> None:
+    """Make the dummy hash before the first sign-in, so that sign-in's first answer for an
+    unknown address takes no longer than the others."""
+    _dummy_hash()
 
 
 def hash_password(password: str) -> str:
@@ -23,7 +36,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

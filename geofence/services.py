@@ -18,6 +18,7 @@ from infra.db import utcnow
 from infra.errors import Conflict, InvalidInput, NotFound
 from infra.i18n import N_
 from tenants.models import Plant
+from tenants.services import ensure_plant_in_service
 
 ZONE_NOT_FOUND = N_("Zone not found.")
 
@@ -69,8 +70,10 @@ def _ledger_payload(zone: Zone) -> dict[str, object]:
 
 
 async def create_zone(session: AsyncSession, data: ZoneIn, *, actor_id: uuid.UUID) -> Zone:
-    if await session.scalar(select(Plant.id).where(Plant.id == data.plant_id)) is None:
+    plant = await session.scalar(select(Plant).where(Plant.id == data.plant_id))
+    if plant is None:
         raise InvalidInput("plant_id", "exists", N_("No such plant."))
+    ensure_plant_in_service(plant)
     geometry, radius = _shape_geometry(data)
     await _ensure_name_free(session, data.plant_id, data.name)
     zone = Zone(

@@ -158,6 +158,21 @@ async def load_facts(session: AsyncSession, permit: Permit) -> Facts:
     return Facts(permit, WorkType(permit.work_type), plant, zone, contractor, crew, workers)
 
 
+def _plant_in_service(facts: Facts) -> list[FieldProblem]:
+    """A draft kept at a plant retired since goes no further."""
+    if facts.plant.retired_at is None:
+        return []
+    return [
+        problem(
+            "plant_id",
+            "plant.retired",
+            N_("The plant %(plant)s is retired."),
+            subject=facts.plant.name,
+            plant=facts.plant.name,
+        )
+    ]
+
+
 def _company(facts: Facts) -> list[FieldProblem]:
     verdict = contractor_verdict(
         facts.contractor.state, facts.contractor.work_types, facts.work_type
@@ -669,7 +684,8 @@ async def check(
     """Run the gates of ``stage``; ``flags`` are recorded, ``problems`` refuse. ``by`` is the
     user passing the gate, when who it is matters (the guardian back on site to resume)."""
     facts = await load_facts(session, permit)
-    found = _company(facts)
+    found = _plant_in_service(facts)
+    found += _company(facts)
     found += await _people(session, facts, stage, now, by)
     flags: list[FieldProblem] = []
     if stage in (Stage.SUBMIT, Stage.APPROVE):

@@ -73,7 +73,7 @@ from permits.states import (
 from tenants.access import Principal, has_any_role, has_role_for_plant, visible_plant_ids
 from tenants.models import Plant, Role, User
 from tenants.notifications import enqueue_notification
-from tenants.services import role_holders
+from tenants.services import ensure_plant_in_service, hold_plant, role_holders
 from training import briefings
 from training.models import Briefing
 from training.schemas import BriefingSource
@@ -200,6 +200,7 @@ async def _check_application(
     plant = await session.scalar(select(Plant).where(Plant.id == data.plant_id))
     if plant is None:
         raise InvalidInput("plant_id", "exists", N_("No such plant."))
+    ensure_plant_in_service(plant)
     zone = await session.scalar(
         select(Zone).where(Zone.id == data.zone_id, Zone.plant_id == plant.id)
     )
@@ -525,6 +526,7 @@ async def submit(
     if not actor.applies_for(permit.contractor_id):
         raise NotFound(PERMIT_NOT_FOUND)
     permit_transition(permit.state, PermitAction.SUBMIT)
+    await hold_plant(session, permit.plant_id)
     result = await gates.check(session, permit, gates.Stage.SUBMIT, now=now)
     _refuse(result)
     permit.submitted_at = now

@@ -236,8 +236,9 @@ def current_plan(policy: BillingPolicy, subscription: Subscription | None) -> st
 # The tenant administrator's billing page, where a refused addition points for the way up.
 BILLING_PAGE = "/t/{slug}/admin/billing"
 
-# The current tenant's plants, as a statement for the async and the worker's sync sessions.
-PLANT_COUNT = select(func.count()).select_from(Plant)
+# The current tenant's plants in service, as a statement for the async and the worker's sync
+# sessions: a retired plant neither counts against the plan nor is billed.
+PLANT_COUNT = select(func.count()).select_from(Plant).where(Plant.retired_at.is_(None))
 
 
 async def plant_count(session: AsyncSession) -> int:

@@ -88,10 +88,7 @@ async def invite(
         )
     plant = None
     if plant_id is not None:
-        try:
-            plant = await services.get_plant(session, plant_id)
-        except NotFound as exc:
-            raise InvalidInput("plant_id", "exists", "No such plant in this tenant.") from exc
+        plant = await services.plant_to_grant(session, plant_id)
     address = services.normalize_email(email)
     if await services.user_by_email(session, address) is not None:
         raise Conflict("email", "unique", "A user with this e-mail address already exists.")

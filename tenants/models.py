@@ -68,6 +68,9 @@ class Plant(TenantOwned):
     longitude: Mapped[float | None]
     # A GeoJSON Polygon in WGS-84 ([longitude, latitude] positions), the site's fence line.
     boundary: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # A plant sold or shut down keeps its row, since its permits, ratings and ledger name it;
+    # from this moment it takes no new work and is no longer billed.
+    retired_at: Mapped[datetime | None]
 
 
 class User(TenantOwned):

@@ -66,6 +66,8 @@ class PlantRead(msgspec.Struct, kw_only=True):
     timezone: str
     latitude: float | None
     longitude: float | None
+    # When the plant was taken out of service; ``None`` while it is in service.
+    retired_at: datetime | None = None
 
 
 class GrantIn(Input):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
 from shapely.geometry import Polygon, shape
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from infra.db import new_id, utcnow
 from infra.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from infra.field_encryption import FieldCipher
 from infra.i18n import N_
+from infra.schema import load_models
 from infra.security import (
     hash_password,
     new_secret,
@@ -34,6 +35,7 @@ from infra.tenancy import current_tenant_id, tenant_scope
 from infra.uploads import IMAGES, FileType, StoredObject, get_stored_object
 from tenants import billing
 from tenants.access import Grant, Principal
+from tenants.entitlements import BillingPolicy, ensure_can_add_plant
 from tenants.models import (
     ApiToken,
     Membership,
@@ -46,6 +48,14 @@ from tenants.models import (
     User,
 )
 from tenants.schemas import PlantEdit, SmsSettingsIn, SmtpSettingsIn
+
+# Permits belong to a package above this one, so their table is read from the schema by name, as
+# the entitlements read the workers'. These are the states in which a permit still needs its
+# plant: from submission until acceptance closes it or it ends otherwise.
+PERMITS_TABLE = "permits"
+OPEN_PERMIT_STATES = frozenset(
+    {"submitted", "in_approval", "approved", "active", "suspended", "completed"}
+)
 
 TOKEN_PREFIX = "pt_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_SHAPE = re.compile(r"^pt_([0-9a-f]{32})_([A-Za-z0-9_-]{20,100})$")
@@ -159,11 +169,18 @@ async def add_plant(
 
 
 async def list_plants(
-    session: AsyncSession, visible: frozenset[uuid.UUID] | None = None
+    session: AsyncSession,
+    visible: frozenset[uuid.UUID] | None = None,
+    *,
+    current_only: bool = False,
 ) -> list[Plant]:
+    """The plants, retired ones too unless ``current_only``: lists and reports of past work
+    still name a retired plant, while forms that start new work offer only current ones."""
     query = select(Plant).order_by(Plant.code)
     if visible is not None:
         query = query.where(Plant.id.in_(visible))
+    if current_only:
+        query = query.where(Plant.retired_at.is_(None))
     return list((await session.execute(query)).scalars())
 
 
@@ -172,6 +189,115 @@ async def get_plant(session: AsyncSession, plant_id: uuid.UUID) -> Plant:
     if plant is None:
         raise NotFound("Plant not found.")
     return plant
+
+
+def ensure_plant_in_service(plant: Plant, field: str = "plant_id") -> None:
+    """Refuse new work at a retired plant, naming ``field``."""
+    if plant.retired_at is not None:
+        raise InvalidInput(
+            field, "plant.retired", N_("The plant %(plant)s is retired."), plant=plant.name
+        )
+
+
+async def plant_to_grant(session: AsyncSession, plant_id: uuid.UUID) -> Plant:
+    """The plant a role or an invitation is limited to: one of the tenant's, in service."""
+    try:
+        plant = await get_plant(session, plant_id)
+    except NotFound as exc:
+        raise InvalidInput("plant_id", "exists", "No such plant in this tenant.") from exc
+    ensure_plant_in_service(plant)
+    return plant
+
+
+async def hold_plant(session: AsyncSession, plant_id: uuid.UUID) -> None:
+    """Keep the plant from being retired until the transaction ends, for a change that makes a
+    permit of it open; retirements wait for it, other holders do not."""
+    await session.execute(select(Plant.id).where(Plant.id == plant_id).with_for_update(read=True))
+
+
+async def _open_permits(session: AsyncSession, plant_id: uuid.UUID) -> int:
+    tables = load_models().tables
+    permits = tables[PERMITS_TABLE]
+    query = (
+        select(func.count())
+        .select_from(permits)
+        .where(
+            permits.c.tenant_id == current_tenant_id(),
+            permits.c.plant_id == plant_id,
+            permits.c.state.in_(OPEN_PERMIT_STATES),
+        )
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def retire_plant(
+    session: AsyncSession, plant_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+) -> Plant:
+    """Take a plant out of service: it keeps its history but takes no new permits, zones or
+    inductions, leaves the pickers, and is no longer billed. Refused while permits there are
+    in approval, approved, under way or awaiting acceptance, since retiring would strand them;
+    drafts stay, and can no longer be submitted."""
+    # Locked against submissions, which share-lock it (hold_plant): one waits for the other,
+    # and then sees its permit or its retirement.
+    locked = select(Plant).where(Plant.id == plant_id).with_for_update()
+    plant = (await session.execute(locked)).scalar_one_or_none()
+    if plant is None:
+        raise NotFound("Plant not found.")
+    if plant.retired_at is not None:
+        return plant
+    open_permits = await _open_permits(session, plant.id)
+    if open_permits:
+        raise Conflict(
+            "plant_id",
+            "plant.open_permits",
+            N_(
+                "%(count)s permits of this plant are in approval, approved, under way or "
+                "awaiting acceptance; close, cancel or let them expire first."
+            ),
+            count=open_permits,
+        )
+    plant.retired_at = utcnow()
+    await _service_changed(session, plant, "retired", plant.retired_at, actor_id)
+    return plant
+
+
+async def reinstate_plant(
+    session: AsyncSession,
+    plant_id: uuid.UUID,
+    policy: BillingPolicy,
+    *,
+    actor_id: uuid.UUID | None = None,
+) -> Plant:
+    """Put a retired plant back in service. It counts against the plan again, so it needs the
+    plan's room for one more plant, as a plant added does."""
+    plant = await get_plant(session, plant_id)
+    if plant.retired_at is None:
+        return plant
+    await ensure_can_add_plant(session, policy)
+    retired_at, plant.retired_at = plant.retired_at, None
+    await _service_changed(session, plant, "reinstated", retired_at, actor_id)
+    return plant
+
+
+async def _service_changed(
+    session: AsyncSession,
+    plant: Plant,
+    change: str,
+    retired_at: datetime,
+    actor_id: uuid.UUID | None,
+) -> None:
+    await session.flush()
+    await audit.record(
+        session,
+        action=f"plant.{change}",
+        subject_type="plant",
+        subject_id=plant.id,
+        actor_id=actor_id,
+        payload={"code": plant.code, "retired_at": retired_at},
+    )
+    # A plant in service is billed: the quantity follows after the commit, as for one added. A
+    # plant may be retired and reinstated again, so each change has a message of its own.
+    await billing.request_quantity_sync(session, cause=f"plant_{change}:{plant.id}:{new_id()}")
 
 
 def normalize_email(email: str) -> str:
@@ -274,10 +400,7 @@ async def grant_role(
 ) -> Membership:
     await get_user(session, user_id)
     if plant_id is not None:
-        try:
-            await get_plant(session, plant_id)
-        except NotFound as exc:
-            raise InvalidInput("plant_id", "exists", "No such plant in this tenant.") from exc
+        await plant_to_grant(session, plant_id)
     query = select(Membership).where(
         Membership.user_id == user_id,
         Membership.role == role.value,

@@ -35,6 +35,7 @@ from onboarding.services import worker_for_user
 from onboarding.states import ContractorState, ItemState
 from tenants.access import Principal, has_role_for_plant, visible_plant_ids
 from tenants.models import Plant, Role
+from tenants.services import ensure_plant_in_service
 from training import content as induction_content
 from training import quiz
 from training.evidence import (
@@ -105,6 +106,7 @@ async def _plant(session: AsyncSession, plant_id: uuid.UUID) -> Plant:
     plant = await session.scalar(select(Plant).where(Plant.id == plant_id))
     if plant is None:
         raise InvalidInput("plant_id", "exists", N_("No such plant."))
+    ensure_plant_in_service(plant)
     return plant
 
 

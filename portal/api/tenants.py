@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import InvalidInput
@@ -27,6 +28,7 @@ def plant_read(plant: Plant) -> PlantRead:
         timezone=plant.timezone,
         latitude=plant.latitude,
         longitude=plant.longitude,
+        retired_at=plant.retired_at,
     )
 
 
@@ -64,7 +66,12 @@ class PlantController(Controller):
     tags = ["plants"]  # noqa: RUF012
     guards = [signed_in]  # noqa: RUF012
 
-    @get("/", summary="Plants the caller may see")
+    @get(
+        "/",
+        summary="Plants the caller may see",
+        description="Retired plants too, with the moment in `retired_at`; plants in service "
+        "have `retired_at: null`.",
+    )
     async def list_plants(
         self, request: Request[Principal, Any, Any], db_session: DbSession
     ) -> list[PlantRead]:
@@ -101,6 +108,48 @@ class PlantController(Controller):
             timezone=data.timezone,
             latitude=data.latitude,
             longitude=data.longitude,
+            actor_id=request.user.user_id,
+        )
+        return plant_read(plant)
+
+    @post(
+        "/{plant_id:str}/retire",
+        summary="Retire a plant",
+        description="Tenant admins only. The plant keeps its permits, ratings and ledger and "
+        "still shows in lists and reports, but takes no new permits, zones, inductions or roles "
+        "(422 `plant.retired`) and is no longer billed or counted against the plan. Refused "
+        "while permits of the plant are in approval, approved, under way or awaiting "
+        "acceptance (409 `plant.open_permits`). Retiring a retired plant changes nothing.",
+        guards=[requires_roles(Role.TENANT_ADMIN)],
+        status_code=HTTP_200_OK,
+    )
+    async def retire_plant(
+        self, request: Request[Principal, Any, Any], db_session: DbSession, plant_id: IdParam
+    ) -> PlantRead:
+        plant = await services.retire_plant(
+            db_session, parse_id(plant_id, "plant_id"), actor_id=request.user.user_id
+        )
+        return plant_read(plant)
+
+    @post(
+        "/{plant_id:str}/reinstate",
+        summary="Put a retired plant back in service",
+        description="Tenant admins only. The plant counts against the plan again: with billing "
+        "on, a plant beyond the plan's limit answers 402 naming the upgrade.",
+        guards=[requires_roles(Role.TENANT_ADMIN)],
+        status_code=HTTP_200_OK,
+    )
+    async def reinstate_plant(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        state: State,
+        plant_id: IdParam,
+    ) -> PlantRead:
+        plant = await services.reinstate_plant(
+            db_session,
+            parse_id(plant_id, "plant_id"),
+            state.billing,
             actor_id=request.user.user_id,
         )
         return plant_read(plant)

@@ -140,7 +140,9 @@ class PageController(Controller):
         principal = request.user
         if principal.tenant_slug != slug:
             raise NotFoundException()
-        plants = await services.list_plants(db_session, visible_plant_ids(principal))
+        plants = await services.list_plants(
+            db_session, visible_plant_ids(principal), current_only=True
+        )
         now = utcnow()
         plant_rows = [
             {"plant": plant, "local_time": now.astimezone(ZoneInfo(plant.timezone))}

@@ -889,7 +889,9 @@ class PermitPages(Controller):
         work_type: FromQuery[str | None] = None,
     ) -> Template:
         actor = await self._actor(db_session, request.user, slug)
-        plants = await tenants.list_plants(db_session, visible_plant_ids(request.user))
+        plants = await tenants.list_plants(
+            db_session, visible_plant_ids(request.user), current_only=True
+        )
         plant_id, chosen = _maybe_id(plant), _work_type(work_type)
         choices = None
         if plant_id in {p.id for p in plants} and chosen is not None:

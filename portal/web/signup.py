@@ -218,7 +218,7 @@ async def _users_page(
             "verified": await signup.email_verified(session, principal.user_id),
             "users": users,
             "pending": pending,
-            "plants": plants,
+            "plants": [plant for plant in plants if plant.retired_at is None],
             "roles": [role.value for role in invitations.INVITABLE_ROLES],
             "values": values or {"role": Role.EHS_OFFICER.value},
             "errors": errors or FormErrors(),

@@ -98,6 +98,8 @@ SMS_VENDOR_LABELS = {"aliyun": N_("Alibaba Cloud SMS"), "tencent": N_("Tencent C
 DONE_NOTICES = {
     "plant_added": N_("Plant added."),
     "plant_saved": N_("Plant saved."),
+    "plant_retired": N_("Plant retired. Its history stays; it takes no new work."),
+    "plant_reinstated": N_("Plant back in service."),
     "smtp_saved": N_("E-mail server saved."),
     "sms_saved": N_("SMS account saved."),
     "webhook_removed": N_("Webhook removed."),
@@ -451,6 +453,52 @@ class TenantAdminPages(Controller):
             values = {**_form_values(data, PLANT_FIELDS), "code": plant.code}
             return _refused("admin/plants_edit.html", context, exc, PLANT_FIELDS, values=values)
         return Redirect(path=f"/t/{slug}/admin/plants/{plant.id}?done=plant_saved")
+
+    @post("/t/{slug:str}/admin/plants/{plant_id:uuid}/retire")
+    async def retire_plant(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        slug: FromPath[str],
+        plant_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        ensure_tenant_admin(request.user, slug)
+        try:
+            await services.retire_plant(db_session, plant_id, actor_id=request.user.user_id)
+        except DomainError as exc:
+            return await self._plant_refused(db_session, slug, plant_id, exc)
+        return Redirect(path=f"/t/{slug}/admin/plants/{plant_id}?done=plant_retired")
+
+    @post("/t/{slug:str}/admin/plants/{plant_id:uuid}/reinstate")
+    async def reinstate_plant(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        state: State,
+        slug: FromPath[str],
+        plant_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        ensure_tenant_admin(request.user, slug)
+        try:
+            await services.reinstate_plant(
+                db_session, plant_id, state.billing, actor_id=request.user.user_id
+            )
+        except DomainError as exc:
+            return await self._plant_refused(db_session, slug, plant_id, exc)
+        return Redirect(path=f"/t/{slug}/admin/plants/{plant_id}?done=plant_reinstated")
+
+    @staticmethod
+    async def _plant_refused(
+        session: AsyncSession, slug: str, plant_id: uuid.UUID, exc: DomainError
+    ) -> Template:
+        if isinstance(exc, NotFound):
+            raise exc
+        await session.rollback()
+        plant = await services.get_plant(session, plant_id)
+        context = {"tenant_slug": slug, "plant": plant}
+        return _refused(
+            "admin/plants_edit.html", context, exc, PLANT_FIELDS, values=_plant_values(plant)
+        )
 
     # --- channels ------------------------------------------------------------------------------
 

@@ -669,7 +669,9 @@ async def _authoring_page(
 ) -> Template:
     plants = [
         plant
-        for plant in await tenants.list_plants(session, visible_plant_ids(principal))
+        for plant in await tenants.list_plants(
+            session, visible_plant_ids(principal), current_only=True
+        )
         if has_role_for_plant(principal, services.AUTHOR_ROLES, plant.id)
     ]
     context: dict[str, Any] = {

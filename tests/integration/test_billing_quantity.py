@@ -272,6 +272,73 @@ async def test_a_failing_stripe_keeps_the_plant_and_is_tried_again(
     assert [u["items[0][quantity]"] for u in updates_of(stand_in, subscription)] == [["2"]]
 
 
+async def test_a_retired_plant_is_no_longer_billed_and_comes_back_within_the_plan(
+    client: AsyncTestClient[Litestar],
+    sqlite_db: Database,
+    factory: TenantFactory,
+    policy: BillingPolicy,
+    billing_settings: Settings,
+    stripe_api: StripeApi,
+    worker_uses: Any,
+) -> None:
+    _base, stand_in = stripe_api
+    tenant = await factory.create(
+        sqlite_db, plants=("P1", "P2"), users=((Role.TENANT_ADMIN, None), (Role.EHS_OFFICER, None))
+    )
+    subscription = await subscribed(sqlite_db, policy, tenant, price="price_starter")
+    with tenant_scope(tenant.id), sqlite_db.sync_session() as session:
+        assert billing.sync_quantity(session, policy) == 2
+        session.commit()
+    token = await issue_token(sqlite_db, tenant.id, tenant.user(Role.TENANT_ADMIN).id)
+    worker_uses(billing_settings)
+    p2 = tenant.plants["P2"]
+
+    ehs = await issue_token(sqlite_db, tenant.id, tenant.user(Role.EHS_OFFICER).id)
+    forbidden = await client.post(f"/api/v1/plants/{p2}/retire", headers=bearer(ehs))
+    assert forbidden.status_code == 403, forbidden.text
+
+    retired = await client.post(f"/api/v1/plants/{p2}/retire", headers=bearer(token))
+    assert retired.status_code == 200, retired.text
+    assert retired.json()["retired_at"] is not None
+    listed = await client.get("/api/v1/plants", headers=bearer(token))
+    assert {p["code"]: p["retired_at"] is not None for p in listed.json()} == {
+        "P1": False,
+        "P2": True,
+    }
+    [message] = await quantity_messages(sqlite_db, tenant.id)
+    run_delivery(sqlite_db, tenant.id, message)
+    assert [u["items[0][quantity]"] for u in updates_of(stand_in, subscription)] == [
+        ["2"],
+        ["1"],
+    ]
+    overview = await client.get("/api/v1/billing", headers=bearer(token))
+    assert overview.json()["usage"]["plants"] == 1
+
+    # On the starter plan the one plant in service fills it: P2 comes back only with an upgrade.
+    refused = await client.post(f"/api/v1/plants/{p2}/reinstate", headers=bearer(token))
+    assert refused.status_code == 402, refused.text
+    [problem] = refused.json()["errors"]
+    assert (problem["field"], problem["rule"]) == ("plan", "max_plants")
+    p1_retired = await client.post(
+        f"/api/v1/plants/{tenant.plants['P1']}/retire", headers=bearer(token)
+    )
+    assert p1_retired.status_code == 200, p1_retired.text
+    back = await client.post(f"/api/v1/plants/{p2}/reinstate", headers=bearer(token))
+    assert back.status_code == 200, back.text
+    assert back.json()["retired_at"] is None
+    pending = [m for m in await quantity_messages(sqlite_db, tenant.id) if m.status == "pending"]
+    assert len(pending) == 2, "one message per change, even for the same plant again"
+    for message in pending:
+        run_delivery(sqlite_db, tenant.id, message)
+    assert await audit_actions(sqlite_db, tenant.id, "plant.") == [
+        "plant.created",
+        "plant.created",
+        "plant.retired",
+        "plant.retired",
+        "plant.reinstated",
+    ]
+
+
 async def test_billing_off_calls_nothing(
     sqlite_settings: Settings,
     sqlite_db: Database,

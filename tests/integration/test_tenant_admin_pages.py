@@ -333,6 +333,49 @@ async def test_a_plant_is_added_and_edited_but_its_code_never_changes(site: Site
     )
 
 
+async def test_a_plant_is_retired_and_put_back_in_service_from_its_page(site: Site) -> None:
+    page = site.admin("/plants")
+    added = await site.post("admin", page, page, {**PLANT, "code": "P6"})
+    assert added.status_code in (302, 303), added.text
+    async with site.world.session() as session:
+        plant_id = await session.scalar(select(Plant.id).where(Plant.code == "P6"))
+    edit = site.admin(f"/plants/{plant_id}")
+    assert 'data-testid="retire-plant"' in (await site.get("admin", edit)).text
+
+    retired = await site.post("admin", edit, f"{edit}/retire", {})
+    assert retired.status_code in (302, 303), retired.text
+    shown = (await site.get("admin", retired.headers["location"])).text
+    assert 'data-testid="plant-service" data-retired="true"' in shown
+    assert 'data-testid="notice"' in shown and 'data-testid="reinstate-plant"' in shown
+    listing = (await site.get("admin", page)).text
+    assert 'data-code="P6" data-retired="true"' in listing
+    assert 'data-code="P1" data-retired="false"' in listing
+    assert (await _ledger(site, "plant.retired"))[-1]["code"] == "P6"
+
+    back = await site.post("admin", edit, f"{edit}/reinstate", {})
+    assert back.status_code in (302, 303), back.text
+    assert 'data-retired="false"' in (await site.get("admin", edit)).text
+    assert (await _ledger(site, "plant.reinstated"))[-1]["code"] == "P6"
+
+
+async def test_a_plant_with_work_in_hand_is_not_retired(site: Site) -> None:
+    world = site.world
+    at = window()
+    await world.approved(world.permit_in(WorkType.HEIGHT, at, zone="Z3"), now=at.now)
+    edit = site.admin(f"/plants/{world.plant_id}")
+    refused = await site.post("admin", edit, f"{edit}/retire", {})
+    assert refused.status_code == 409, refused.text
+    assert _problem(refused.text, "plant_id", "plant.open_permits")
+    async with world.session() as session:
+        plant = await session.get_one(Plant, world.plant_id)
+        assert plant.retired_at is None
+    mine = site.admin("/plants", site.other)
+    theirs = site.admin(f"/plants/{world.plant_id}", site.other)
+    for action in ("retire", "reinstate"):
+        reached = await site.post("b_admin", mine, f"{theirs}/{action}", {})
+        assert reached.status_code == 404, (action, reached.text)
+
+
 async def test_a_plant_beyond_the_plan_answers_402_naming_the_limit_and_the_upgrade(
     site: Site, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

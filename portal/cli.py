@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 from datetime import datetime, timedelta
 
 import click
@@ -28,7 +27,6 @@ def migrate() -> None:
 
 
 def _serve(host: str, port: int, workers: int = 1) -> None:
-    from infra.documents import warm_up
     from infra.tasks import start_embedded_worker
 
     settings = get_settings()
@@ -37,7 +35,6 @@ def _serve(host: str, port: int, workers: int = 1) -> None:
             "--workers above 1 needs PORTAL_CELERY_BROKER_URL: without a broker, tasks travel "
             "in the memory of the one server process that runs them."
         )
-    threading.Thread(target=warm_up, name="pdf-warm-up", daemon=True).start()
     # Without a broker, tasks travel in this process's memory, so this process must run them.
     embedded = start_embedded_worker(settings)
     if embedded is not None:

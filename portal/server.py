@@ -40,11 +40,13 @@ def _tune_collector_for_serving() -> None:
 def served_app() -> Any:
     """The application as each server process builds it (uvicorn's factory), with the
     environment's settings."""
-    from infra import security
+    from infra import documents, security
     from portal.app import create_app
 
     app = create_app()
-    app.on_startup.extend((security.warm_up, _tune_collector_for_serving))
+    app.on_startup.extend(
+        (security.warm_up, documents.warm_up_in_background, _tune_collector_for_serving)
+    )
     return app
 
 

@@ -14,7 +14,7 @@ ON_DEMAND_MODULES = ("stripe", "weasyprint", "fontTools.subset")
 def test_processes_start_without_loading_what_they_may_never_use() -> None:
     """The app, the command line and every package's tasks start without the on-demand
     libraries and without making the sign-in's dummy password hash; the served app makes the
-    hash as it starts, before its first sign-in."""
+    hash as it starts, before its first sign-in, and loads the PDF renderer in the background."""
     code = (
         "import sys\n"
         "from infra import security\n"
@@ -26,7 +26,9 @@ def test_processes_start_without_loading_what_they_may_never_use() -> None:
         f"loaded = [name for name in {ON_DEMAND_MODULES!r} if name in sys.modules]\n"
         "assert not loaded, f'imported at startup: {loaded}'\n"
         "assert security._dummy_hash.cache_info().currsize == 0, 'hashed at startup'\n"
-        "assert security.warm_up in served_app().on_startup\n"
+        "from infra import documents\n"
+        "started = served_app().on_startup\n"
+        "assert security.warm_up in started and documents.warm_up_in_background in started\n"
     )
     started = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False

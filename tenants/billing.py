@@ -69,6 +69,12 @@ SIGNATURE_HEADER = "Stripe-Signature"
 # The outbox topic whose messages bring the subscription's quantity to the number of plants.
 QUANTITY_TOPIC = "billing.quantity"
 PROVIDER_FAILED = N_("The payment provider did not answer as expected. Try again in a moment.")
+# The customer portal's own configuration for sessions that manage a subscription (card,
+# invoices, cancelling): a plan or quantity changed there would pass by the check of the plan
+# against the tenant's use and by the plants, so it cannot change the subscription. Stripe's
+# default configuration stays for the plan-change flow. Known per Stripe account once found.
+MANAGE_CONFIGURATION_KEY = "contractor_portal"
+_manage_configurations: dict[tuple[str, str], str] = {}
 
 # Within one second Stripe's order is unknown; this is the order in which the events of one
 # subscription normally happen, and a deletion ends everything.
@@ -634,10 +640,43 @@ async def has_customer(session: AsyncSession) -> bool:
     return await _customer_id(session) is not None
 
 
+async def _manage_configuration(client: StripeClient, policy: BillingPolicy) -> str:
+    """The id of the portal configuration for managing a subscription without changing it,
+    made once per Stripe account and found again by its metadata."""
+    known = _manage_configurations.get((policy.api_base, policy.secret_key))
+    if known is not None:
+        return known
+    page = await client.v1.billing_portal.configurations.list_async({"active": True, "limit": 100})
+    found = None
+    async for configuration in page.auto_paging_iter():
+        if (configuration.get("metadata") or {}).get(MANAGE_CONFIGURATION_KEY) == "manage":
+            found = configuration.id
+            break
+    if found is None:
+        created = await client.v1.billing_portal.configurations.create_async(
+            {
+                "name": "Contractor portal: manage without plan changes",
+                "metadata": {MANAGE_CONFIGURATION_KEY: "manage"},
+                "features": {
+                    "customer_update": {"enabled": True, "allowed_updates": ["email", "address"]},
+                    "invoice_history": {"enabled": True},
+                    "payment_method_update": {"enabled": True},
+                    "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+                    "subscription_update": {"enabled": False},
+                },
+            }
+        )
+        found = created.id
+    _manage_configurations[(policy.api_base, policy.secret_key)] = found
+    return found
+
+
 async def open_customer_portal(
     session: AsyncSession, policy: BillingPolicy, tenant_id: uuid.UUID
 ) -> str:
-    """A Stripe customer-portal session, where the tenant changes plan, card or cancels."""
+    """A Stripe customer-portal session, where the tenant changes its card, sees its invoices
+    or cancels. Not its plan: that goes through :func:`start_checkout`, which checks it against
+    the tenant's use first, so this session's configuration leaves the subscription alone."""
     _billing_on(policy)
     customer = await _customer_id(session)
     if customer is None:
@@ -645,7 +684,11 @@ async def open_customer_portal(
     return_url = _billing_page(policy, await session.get(Tenant, tenant_id))
     async with _stripe(policy) as client:
         portal = await client.v1.billing_portal.sessions.create_async(
-            {"customer": customer, "return_url": return_url}
+            {
+                "customer": customer,
+                "return_url": return_url,
+                "configuration": await _manage_configuration(client, policy),
+            }
         )
     return str(portal.url)
 

@@ -61,8 +61,10 @@ class BillingController(Controller):
     @post(
         "/portal",
         summary="Open the Stripe customer portal",
-        description="Tenant admins only: change plan or card, see or cancel the subscription. "
-        "Works while the account is read-only, so that it can be paid.",
+        description="Tenant admins only: change the card, see the invoices or cancel the "
+        "subscription. The plan is changed with `POST /api/v1/billing/checkout`, which checks it "
+        "against the tenant's use first, so the portal offers no plan change. Works while the "
+        "account is read-only, so that it can be paid.",
         guards=[requires_roles(Role.TENANT_ADMIN)],
         opt={BILLING_EXEMPT: True},
         status_code=200,

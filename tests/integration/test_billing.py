@@ -68,6 +68,8 @@ class StripeStandIn:
         self.lock = threading.Lock()
         # Each subscription's quantity as last set; one never set bills a single unit.
         self.quantities: dict[str, int] = {}
+        # The customer-portal configurations made, as Stripe lists them.
+        self.configurations: list[dict[str, Any]] = []
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
         item = {
@@ -97,6 +99,25 @@ class StripeStandIn:
                 "object": "checkout.session",
                 "url": f"https://checkout.stripe.test/c/cs_test_{number}",
             }
+        if path == "/v1/billing_portal/configurations":
+            with self.lock:
+                if method == "POST":
+                    metadata = {
+                        key[len("metadata[") : -1]: values[0]
+                        for key, values in params.items()
+                        if key.startswith("metadata[")
+                    }
+                    self.configurations.append(
+                        {
+                            "id": f"bpc_test_{len(self.configurations) + 1}",
+                            "object": "billing_portal.configuration",
+                            "active": True,
+                            "metadata": metadata,
+                        }
+                    )
+                    return 200, self.configurations[-1]
+                listed = list(self.configurations)
+            return 200, {"object": "list", "data": listed, "has_more": False, "url": path}
         if method == "POST" and path == "/v1/billing_portal/sessions":
             return 200, {
                 "id": "bps_test_1",
@@ -899,6 +920,56 @@ async def test_checkout_portal_and_invoices_call_stripe(
         "billing.checkout_started",
         "billing.checkout_started",
     ]
+
+
+async def test_the_manage_portal_leaves_the_plan_to_the_checked_plan_change(
+    client: AsyncTestClient[Litestar],
+    sqlite_db: Database,
+    factory: TenantFactory,
+    policy: BillingPolicy,
+    stripe_api: tuple[str, StripeStandIn],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan or quantity chosen in Stripe's portal would pass by the usage check: the manage
+    session uses a configuration of the portal's own without subscription updates, made once
+    per Stripe account and found again by its metadata after a restart."""
+    _base, stand_in = stripe_api
+    monkeypatch.setattr(stand_in, "configurations", [])
+    monkeypatch.setattr(billing, "_manage_configurations", {})
+    tenant = await new_tenant(sqlite_db, factory)
+    token = await issue_token(sqlite_db, tenant.id, tenant.user(Role.TENANT_ADMIN).id)
+    await deliver(sqlite_db, policy, checkout_event(T0, tenant.id, customer=f"cus_{tenant.slug}"))
+
+    def made() -> list[StripeCall]:
+        return [
+            call
+            for call in stand_in.calls_to("/v1/billing_portal/configurations")
+            if call.method == "POST"
+        ]
+
+    made_before = len(made())
+    for _ in range(2):
+        portal = await client.post("/api/v1/billing/portal", headers=bearer(token))
+        assert portal.status_code == 200, portal.text
+        session = stand_in.calls_to("/v1/billing_portal/sessions")[-1]
+        assert session.params["configuration"] == ["bpc_test_1"]
+    [configuration] = made()[made_before:]
+    features = {
+        key: value[0] for key, value in configuration.params.items() if key.startswith("features")
+    }
+    assert features["features[subscription_update][enabled]"] == "false"
+    for kept in ("payment_method_update", "invoice_history", "subscription_cancel"):
+        assert features[f"features[{kept}][enabled]"] == "true", kept
+    assert configuration.params["metadata[contractor_portal]"] == ["manage"]
+
+    # Another process, or this one restarted, finds the configuration instead of making one.
+    monkeypatch.setattr(billing, "_manage_configurations", {})
+    again = await client.post("/api/v1/billing/portal", headers=bearer(token))
+    assert again.status_code == 200, again.text
+    assert stand_in.calls_to("/v1/billing_portal/sessions")[-1].params["configuration"] == [
+        "bpc_test_1"
+    ]
+    assert len(made()) == made_before + 1
 
 
 async def test_a_stripe_failure_answers_502_and_changes_nothing(

@@ -75,6 +75,8 @@ PROVIDER_FAILED = N_("The payment provider did not answer as expected. Try again
 # default configuration stays for the plan-change flow. Known per Stripe account once found.
 MANAGE_CONFIGURATION_KEY = "contractor_portal"
 _manage_configurations: dict[tuple[str, str], str] = {}
+# The plans' prices as read from Stripe, by API address and price id.
+_prices: dict[tuple[str, str], PlanPrice] = {}
 
 # Within one second Stripe's order is unknown; this is the order in which the events of one
 # subscription normally happen, and a deletion ends everything.
@@ -695,24 +697,28 @@ async def open_customer_portal(
 
 async def plan_prices(policy: BillingPolicy) -> dict[str, PlanPrice]:
     """What Stripe charges for each plan, read from its prices: the configuration names only
-    the price ids, so an amount changed in Stripe is shown as it is charged."""
-    prices = {}
-    async with _stripe(policy) as client:
-        answers = await asyncio.gather(
-            *(client.v1.prices.retrieve_async(plan.price) for plan in policy.plans.values()),
-            return_exceptions=True,
-        )
-        for name, price in zip(policy.plans, answers, strict=True):
-            if isinstance(price, BaseException):
-                raise price
-            recurring = price.get("recurring") or {}
-            prices[name] = PlanPrice(
-                amount=price.get("unit_amount"),
-                currency=price.get("currency", ""),
-                interval=recurring.get("interval"),
-                interval_count=recurring.get("interval_count") or 1,
+    the price ids. A price's amount and interval cannot change in Stripe (a new price is made
+    instead), so each is read once per process."""
+    _billing_on(policy)
+    wanted = {name: plan.price for name, plan in policy.plans.items()}
+    unread = sorted({price for price in wanted.values() if (policy.api_base, price) not in _prices})
+    if unread:
+        async with _stripe(policy) as client:
+            answers = await asyncio.gather(
+                *(client.v1.prices.retrieve_async(price) for price in unread),
+                return_exceptions=True,
             )
-    return prices
+            for price_id, price in zip(unread, answers, strict=True):
+                if isinstance(price, BaseException):
+                    raise price
+                recurring = price.get("recurring") or {}
+                _prices[policy.api_base, price_id] = PlanPrice(
+                    amount=price.get("unit_amount"),
+                    currency=price.get("currency", ""),
+                    interval=recurring.get("interval"),
+                    interval_count=recurring.get("interval_count") or 1,
+                )
+    return {name: _prices[policy.api_base, price] for name, price in wanted.items()}
 
 
 async def list_invoices(session: AsyncSession, policy: BillingPolicy) -> list[InvoiceRead]:

@@ -27,7 +27,7 @@ from infra.settings import Settings
 from infra.tenancy import tenant_scope
 from onboarding.models import Contractor, Worker
 from portal.app import create_app
-from tenants import entitlements
+from tenants import billing, entitlements
 from tenants.entitlements import BillingPolicy
 from tenants.models import Role, Tenant
 from tests.factories import SeededTenant, TenantFactory, audit_actions
@@ -286,6 +286,25 @@ async def test_the_page_shows_status_plan_usage_prices_and_invoices(site: Site) 
     assert _page_testid(row, "amount-paid") == "CN¥199.00"
     assert 'href="https://invoice.stripe.test/i/1"' in row
     assert 'href="https://invoice.stripe.test/i/1.pdf"' in row
+
+
+async def test_each_price_is_read_from_stripe_once(
+    site: Site, stand_in: StripeStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Stripe price's amount never changes, so the page does not ask again on every view."""
+    monkeypatch.setattr(billing, "_prices", {})
+    await site.subscribe("price_pro")
+    admin = await site.browser(Role.TENANT_ADMIN)
+
+    def price_reads() -> list[str]:
+        return [call.path for call in stand_in.calls if call.path.startswith("/v1/prices/")]
+
+    before = len(price_reads())
+    for _ in range(2):
+        page = await admin.get(site.page())
+        assert page.status_code == 200, page.text
+        assert "CN¥199.00 per plant per month" in _plan_row(page.text, "starter")
+    assert sorted(price_reads()[before:]) == [f"/v1/prices/{price}" for price in sorted(PRICES)]
 
 
 async def test_an_overdue_payment_inside_the_grace_period_names_both_moments(

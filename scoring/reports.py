@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -189,7 +190,8 @@ def compare_plants(
     session: Session, start: date, end: date, plant_ids: Collection[uuid.UUID] | None = None
 ) -> list[PlantRow]:
     """Each visible plant's figures over the days ``start`` up to ``end`` (exclusive), with
-    the grade distribution of the companies that worked there."""
+    the grade distribution of the companies that worked there. A plant retired before the
+    period began is left out unless it has figures in it: it was not there to compare."""
     refresh_stale(session)
     figures = _plant_figures(session, start, end, plant_ids)
     grades = grade_distribution(session, start, end, plant_ids)
@@ -203,7 +205,12 @@ def compare_plants(
             grades=grades.get(plant.id, {grade.value: 0 for grade in Grade}),
         )
         for plant in plants
-        if plant_ids is None or plant.id in plant_ids
+        if (plant_ids is None or plant.id in plant_ids)
+        and (
+            plant.retired_at is None
+            or plant.id in figures
+            or plant.retired_at.astimezone(ZoneInfo(plant.timezone)).date() >= start
+        )
     ]
 
 

@@ -7,8 +7,11 @@ ledger; another tenant's plant is not found."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from geofence import services as zone_services
 from geofence.schemas import CircleIn, ZoneIn
@@ -18,13 +21,14 @@ from infra.settings import Settings
 from onboarding.catalogue import WorkType
 from permits import services as permit_services
 from permits.states import EDITABLE_STATES, FINAL_STATES, PermitState
+from scoring import reports
 from tenants import entitlements
 from tenants import services as tenant_services
 from tenants.entitlements import BillingPolicy
 from tenants.models import Plant, Role
 from tests.factories import TenantFactory, audit_actions
 from tests.onboarding_factories import in_tenant
-from tests.permit_factories import CENTRE, PermitWorld, window
+from tests.permit_factories import CENTRE, PLANT_TZ, PermitWorld, window
 from tests.training_factories import induction_content
 from training import services as training_services
 from training.schemas import InductionIn
@@ -210,3 +214,22 @@ async def test_a_submission_and_a_retirement_at_once_leave_no_open_permit_behind
     assert (await world.get(draft.id)).state == (
         PermitState.SUBMITTED if first == "submit" else PermitState.DRAFT
     )
+
+
+async def test_hq_compares_a_retired_plant_only_over_periods_it_was_in(
+    world: PermitWorld,
+) -> None:
+    async with world.session() as session:
+        await tenant_services.retire_plant(session, world.tenant.plants["P2"])
+    today = datetime.now(PLANT_TZ).date()
+
+    def codes(start: date, days: int) -> Callable[[Session], list[str]]:
+        def compare(sync: Session) -> list[str]:
+            rows = reports.compare_plants(sync, start, start + timedelta(days=days))
+            return [row.code for row in rows]
+
+        return compare
+
+    async with world.session() as session:
+        assert await session.run_sync(codes(today - timedelta(days=30), 31)) == ["P1", "P2"]
+        assert await session.run_sync(codes(today + timedelta(days=1), 7)) == ["P1"]

@@ -13,6 +13,8 @@ import enum
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +54,19 @@ class Verdict:
     status: VerificationStatus
     title: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
+    # The clock of the record's place (an IANA name): its times, and the moment of the check,
+    # are shown on it.
+    timezone: str = "UTC"
+
+
+def on_clock(moment: datetime, zone: str) -> str:
+    """``moment`` on the clock of ``zone``, with the clock's offset from UTC: whoever checks a
+    printout at the gate compares it with their watch, and may not know the zone by name."""
+    local = moment.astimezone(ZoneInfo(zone))
+    minutes = int((local.utcoffset() or timedelta(0)).total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{local:%Y-%m-%d %H:%M} (UTC{sign}{hours:02d}:{rest:02d})"
 
 
 INVALID = Verdict(VerificationStatus.INVALID)

@@ -49,7 +49,7 @@ from infra.i18n import N_, gettext, locale_scope
 from infra.qr import VerificationRef, qr_svg, svg_data_uri, verification_url
 from infra.settings import Settings
 from infra.storage import ObjectStorage
-from infra.verification import Verdict, VerificationStatus, register_verifier
+from infra.verification import Verdict, VerificationStatus, on_clock, register_verifier
 from onboarding.catalogue import QUALIFYING_CERTIFICATES, WORK_TYPE_LABELS, WorkType
 from onboarding.models import Certificate, Contractor, Worker
 from onboarding.states import ItemState
@@ -192,12 +192,12 @@ async def verify_permit(
         (
             N_("Planned window"),
             f"{_local(permit.planned_start, plant.timezone)} – "
-            f"{_local(permit.planned_end, plant.timezone)} ({plant.timezone})",
+            f"{on_clock(permit.planned_end, plant.timezone)}",
         ),
         (N_("Contractor"), contractor or ""),
         (N_("State"), gettext(STATE_LABELS[PermitState(permit.state)])),
     ]
-    return Verdict(status, title=title, facts=facts)
+    return Verdict(status, title=title, facts=facts, timezone=plant.timezone)
 
 
 register_verifier(SUBJECT_TYPE, verify_permit)

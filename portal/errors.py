@@ -7,6 +7,7 @@ import logging
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
@@ -190,8 +191,20 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: DBAPIError
 
 
 def login_path(request: Request[Any, Any, Any]) -> str:
+    """The sign-in page, told to come back to the page asked for: a link from a notification
+    (a permit to approve, a briefing to sign) leads there after signing in, not to the
+    dashboard. Only for pages read with GET, which can be asked for again."""
     tenant = request.scope.get("state", {}).get("tenant")
-    return f"/t/{tenant.slug}/login" if tenant is not None else "/login"
+    path = f"/t/{tenant.slug}/login" if tenant is not None else "/login"
+    if request.method != "GET":
+        return path
+    # The path as the browser sent it (the router's copy has lost a trailing slash), without the
+    # query some servers leave on it.
+    raw_path = request.scope.get("raw_path") or b""
+    wanted = raw_path.split(b"?", 1)[0].decode("latin-1") or request.url.path
+    if request.url.query:
+        wanted += f"?{request.url.query}"
+    return f"{path}?{urlencode({'next': wanted})}"
 
 
 EXCEPTION_HANDLERS = {

@@ -28,7 +28,7 @@ from infra.qr import VerificationRef, qr_svg, svg_data_uri, verification_url
 from infra.settings import Settings
 from infra.storage import ObjectNotFound, ObjectStorage
 from infra.uploads import StoredObject
-from infra.verification import Verdict, VerificationStatus, register_verifier
+from infra.verification import Verdict, VerificationStatus, on_clock, register_verifier
 from onboarding.clock import plant_today
 from onboarding.models import Contractor, Worker
 from onboarding.personal_data import attested_after_erasure
@@ -118,14 +118,21 @@ async def verify_signature(
         status = VerificationStatus.SUPERSEDED
     else:
         status = VerificationStatus.VALID
+    timezone = (
+        # The frozen document holds the id as text; the column compares UUIDs.
+        await session.scalar(
+            select(Plant.timezone).where(Plant.id == uuid.UUID(version.content["plant_id"]))
+        )
+    ) or "UTC"
     return Verdict(
         status,
         title=N_("Induction record"),
+        timezone=timezone,
         facts=[
             (N_("Induction"), version.content["content"]["title"]),
             (N_("Version"), str(version.version)),
             (N_("Signed by"), signature.full_name),
-            (N_("Signed at (UTC)"), signature.signed_at.strftime("%Y-%m-%d %H:%M")),
+            (N_("Signed at"), on_clock(signature.signed_at, timezone)),
             (N_("Valid until"), signature.valid_until.isoformat()),
             (N_("Content SHA-256"), signature.content_hash),
             (N_("Record SHA-256"), signature.record_hash),

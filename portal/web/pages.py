@@ -46,11 +46,21 @@ def _request_tenant(request: Request[Any, Any, Any]) -> Tenant | None:
 
 
 def _login_page(
-    tenant_slug: FromPath[str], email: str = "", error: str | None = None, status_code: int = 200
+    tenant_slug: str,
+    email: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+    *,
+    next_path: str | None = None,
 ) -> Template:
     return Template(
         template_name="login.html",
-        context={"tenant_slug": tenant_slug, "email": email, "error": error},
+        context={
+            "tenant_slug": tenant_slug,
+            "email": email,
+            "error": error,
+            "next_path": _safe_next(next_path, ""),
+        },
         status_code=status_code,
     )
 
@@ -66,17 +76,22 @@ class PageController(Controller):
         return Redirect(path=f"/t/{principal.tenant_slug}/")
 
     @get("/login")
-    async def login_form(self, tenant: FromQuery[str | None] = None) -> Template:
-        return _login_page(tenant or "")
+    async def login_form(
+        self, tenant: FromQuery[str | None] = None, next: FromQuery[str | None] = None
+    ) -> Template:
+        return _login_page(tenant or "", next_path=next)
 
     @get("/t/{slug:str}/login")
     async def tenant_login_form(
-        self, request: Request[Any, Any, Any], slug: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        slug: FromPath[str],
+        next: FromQuery[str | None] = None,
     ) -> Template:
         tenant = _request_tenant(request)
         if tenant is None or tenant.slug != slug:
             raise NotFoundException()
-        return _login_page(slug)
+        return _login_page(slug, next_path=next)
 
     @post("/login", opt={BILLING_EXEMPT: True})
     async def login(
@@ -91,9 +106,14 @@ class PageController(Controller):
             _field(data, "email"),
             data.get("password", ""),
         )
+        next_path = data.get("next")
         if not slug or not email or not password:
             return _login_page(
-                slug, email, _("Enter the tenant, e-mail address and password."), 400
+                slug,
+                email,
+                _("Enter the tenant, e-mail address and password."),
+                400,
+                next_path=next_path,
             )
         try:
             tenant = await services.tenant_for_sign_in(db_session, slug, password[:_FORM_LIMIT])
@@ -106,10 +126,10 @@ class PageController(Controller):
                 )
         except AuthenticationFailed as exc:
             await db_session.commit()
-            return _login_page(slug, email, _(exc.message), 401)
+            return _login_page(slug, email, _(exc.message), 401, next_path=next_path)
         rotate_session_id(request.scope)
         request.set_session({SESSION_TENANT_KEY: str(tenant.id), SESSION_USER_KEY: str(user.id)})
-        return Redirect(path=_safe_next(data.get("next"), f"/t/{tenant.slug}/"))
+        return Redirect(path=_safe_next(next_path, f"/t/{tenant.slug}/"))
 
     @post("/logout", opt={BILLING_EXEMPT: True})
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:

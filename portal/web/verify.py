@@ -11,7 +11,7 @@ from litestar.response import Template
 
 from infra.db import utcnow
 from infra.storage import ObjectStorage
-from infra.verification import INVALID, STATUS_LABELS, Verdict, verify_token
+from infra.verification import INVALID, STATUS_LABELS, Verdict, on_clock, verify_token
 from portal.dependencies import AppSettings, DbSession
 
 # A token is a few hundred characters; anything far longer is not one of ours.
@@ -37,7 +37,7 @@ class VerificationController(Controller):
             context={
                 "verdict": verdict,
                 "status_label": STATUS_LABELS[verdict.status],
-                "checked_at": utcnow(),
+                "checked_at": on_clock(utcnow(), verdict.timezone),
             },
             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
         )

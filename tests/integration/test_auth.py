@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import html
 import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from httpx import Response
@@ -361,6 +363,11 @@ def _location(response: Response) -> str:
     return response.headers["location"]
 
 
+def _login_for(slug: str, wanted: str) -> str:
+    """The tenant's sign-in page, told to come back to ``wanted``."""
+    return f"/t/{slug}/login?" + urlencode({"next": wanted})
+
+
 async def test_web_sign_in_rotates_the_session_and_shows_the_dashboard(
     client: AsyncTestClient[Any], sqlite_db: Database, factory: TenantFactory
 ) -> None:
@@ -384,7 +391,7 @@ async def test_web_sign_in_rotates_the_session_and_shows_the_dashboard(
     async with open_client(client.app) as attacker:
         attacker.cookies.set("portal_session", planted, domain="testserver.local")
         hijack = await attacker.get(f"/t/{tenant.slug}/")
-        assert _location(hijack) == f"/t/{tenant.slug}/login"
+        assert _location(hijack) == _login_for(tenant.slug, f"/t/{tenant.slug}/")
     assert "auth.login_succeeded" in await audit_actions(sqlite_db, tenant.id, "auth.")
 
 
@@ -431,7 +438,7 @@ async def test_dashboard_needs_a_session_of_that_tenant(
     tenant_b = await factory.create(sqlite_db, plants=("B1",))
 
     anonymous = await client.get(f"/t/{tenant_a.slug}/")
-    assert _location(anonymous) == f"/t/{tenant_a.slug}/login"
+    assert _location(anonymous) == _login_for(tenant_a.slug, f"/t/{tenant_a.slug}/")
 
     await _web_sign_in(client, tenant_a, tenant_a.user(Role.TENANT_ADMIN))
     assert (await client.get(f"/t/{tenant_a.slug}/")).status_code == 200
@@ -439,7 +446,49 @@ async def test_dashboard_needs_a_session_of_that_tenant(
     assert crossed.status_code != 200
     assert "测试集团 " + tenant_b.slug not in crossed.text
     assert "B1 厂区" not in crossed.text
-    assert _location(crossed) == f"/t/{tenant_b.slug}/login"
+    assert _location(crossed) == _login_for(tenant_b.slug, f"/t/{tenant_b.slug}/")
+
+
+async def test_a_link_followed_while_signed_out_leads_back_after_signing_in(
+    client: AsyncTestClient[Any], sqlite_db: Database, factory: TenantFactory
+) -> None:
+    """A notification's link to a permit or a briefing opens it after sign-in, not the
+    dashboard; the page to come back to is always one of this site's."""
+    tenant = await factory.create(sqlite_db, plants=("A1",))
+    user = tenant.user(Role.TENANT_ADMIN)
+    wanted = f"/t/{tenant.slug}/admin/plants?done=plant_saved"
+    sent = _location(await client.get(wanted))
+    assert sent == _login_for(tenant.slug, wanted)
+    form = await client.get(sent)
+    assert f'name="next" value="{html.escape(wanted)}"' in form.text
+
+    wrong = await client.post(
+        "/login",
+        data={
+            "tenant": tenant.slug,
+            "email": user.email,
+            "password": "not-the-password",
+            "next": wanted,
+            "_csrf_token": CSRF_FIELD.search(form.text).group(1),  # type: ignore[union-attr]
+        },
+    )
+    assert wrong.status_code == 401
+    assert f'name="next" value="{html.escape(wanted)}"' in wrong.text, "kept for the retry"
+    signed_in = await client.post(
+        "/login",
+        data={
+            "tenant": tenant.slug,
+            "email": user.email,
+            "password": user.password,
+            "next": wanted,
+            "_csrf_token": await _login_form(client, tenant.slug),
+        },
+    )
+    assert _location(signed_in) == wanted
+
+    for elsewhere in ("https://evil.example/t/x/", "//evil.example/", "/\\evil.example"):
+        form = await client.get(f"/t/{tenant.slug}/login?" + urlencode({"next": elsewhere}))
+        assert 'name="next"' not in form.text, elsewhere
 
 
 async def test_logout_ends_the_session(
@@ -454,9 +503,13 @@ async def test_logout_ends_the_session(
         "/logout", data={"_csrf_token": client.cookies.get("portal_csrf")}
     )
     assert _location(logged_out) == f"/t/{tenant.slug}/login"
-    assert _location(await client.get(f"/t/{tenant.slug}/")) == f"/t/{tenant.slug}/login"
+    assert _location(await client.get(f"/t/{tenant.slug}/")) == _login_for(
+        tenant.slug, f"/t/{tenant.slug}/"
+    )
 
     # The old id must be dead on the server too, not merely forgotten by this browser.
     async with open_client(client.app) as replay:
         replay.cookies.set("portal_session", session_id, domain="testserver.local")
-        assert _location(await replay.get(f"/t/{tenant.slug}/")) == f"/t/{tenant.slug}/login"
+        assert _location(await replay.get(f"/t/{tenant.slug}/")) == _login_for(
+            tenant.slug, f"/t/{tenant.slug}/"
+        )

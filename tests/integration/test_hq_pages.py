@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import pytest_asyncio
@@ -707,7 +707,10 @@ async def test_other_roles_and_other_tenants_find_nothing(stage: Stage) -> None:
     )
     # Under another tenant's address the caller is nobody there.
     away = await stage.get("other", f"/t/{stage.slug}/hq")
-    assert (away.status_code, away.headers["location"]) == (302, f"/t/{stage.slug}/login")
+    assert (away.status_code, away.headers["location"]) == (
+        302,
+        f"/t/{stage.slug}/login?" + urlencode({"next": f"/t/{stage.slug}/hq"}),
+    )
 
 
 # --- the board --------------------------------------------------------------------------------

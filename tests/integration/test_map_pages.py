@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -151,7 +152,7 @@ async def test_other_plants_tenants_and_malformed_ids_are_not_there(site: Site) 
         away = await stranger.get(site.page("P1", "zones"))
         assert (away.status_code, away.headers["location"]) == (
             302,
-            f"/t/{site.tenant.slug}/login",
+            f"/t/{site.tenant.slug}/login?" + urlencode({"next": site.page("P1", "zones")}),
         )
         away_json = await stranger.get(site.page("P1", "live.json"), headers=JSON_HEADERS)
         assert away_json.status_code == 401

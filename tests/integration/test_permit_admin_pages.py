@@ -11,6 +11,7 @@ import dataclasses
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -402,7 +403,10 @@ async def test_each_tenant_sees_only_its_own_chain_and_days(site: Site) -> None:
     assert _row(calendar.text, "2026-10-01", "national_holiday") is not None
     # Under the first tenant's address the stranger is nobody: sign in first.
     away = await stranger.get(page)
-    assert (away.status_code, away.headers["location"]) == (302, f"/t/{site.tenant.slug}/login")
+    assert (away.status_code, away.headers["location"]) == (
+        302,
+        f"/t/{site.tenant.slug}/login?" + urlencode({"next": page}),
+    )
     # Their own delete of the first tenant's day finds nothing.
     gone = await _post(
         stranger,

@@ -6,6 +6,7 @@ whose approved content was altered afterwards "invalid"."""
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from permits.models import GasAnalysis, Permit, PermitCrewMember
 from permits.states import PermitState
 from portal.app import create_app
 from tests.factories import TenantFactory
-from tests.permit_factories import LEADER, PermitWorld, Window, window
+from tests.permit_factories import LEADER, PLANT_TZ, PermitWorld, Window, window
 
 TITLES = {
     WorkType.HOT_WORK: "动火安全作业票",
@@ -193,7 +194,10 @@ async def test_the_check_follows_the_permits_life(
     assert facts["Zone"] == "Z1"
     assert facts["Location"] == permit.location
     assert facts["Contractor"]
-    assert "Asia/Shanghai" in facts["Planned window"]
+    start = permit.planned_start.astimezone(PLANT_TZ)
+    end = permit.planned_end.astimezone(PLANT_TZ)
+    assert facts["Planned window"] == f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} (UTC+08:00)"
+    assert verdict.timezone == "Asia/Shanghai"
     assert {"Work type", "Level", "State"} <= facts.keys()
 
 
@@ -316,6 +320,15 @@ async def test_the_public_page_and_api_answer_the_permits_status(
         assert page.status_code == 200
         assert 'data-status="not_started"' in page.text
         assert permit.number in page.text
+        # Checked on the plant's clock, as the permit's window is shown.
+        checked = re.search(
+            r'class="verify-time">[^<]*?(\d{4}-\d\d-\d\d \d\d:\d\d) \(UTC\+08:00\)', page.text
+        )
+        assert checked is not None, page.text
+        assert abs(
+            datetime.strptime(checked.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=PLANT_TZ)
+            - datetime.now(PLANT_TZ)
+        ) < timedelta(minutes=2)
 
         await _set(world, permit.id, location="被改动的地点")
         api = await client.get(f"/api/v1/verify/{token}")

@@ -300,7 +300,7 @@ async def test_a_review_is_computed_read_and_approved(site: Site) -> None:
     assert review.status_code == 200, review.text
     assert review.text.count('data-testid="job"') == 1
     assert "动火点周边可燃物未清理" in review.text
-    assert f"{review_path}/scorecard.pdf" in review.text
+    assert f"{review_path}/scorecard.pdf" not in review.text, "a draft has no scorecard yet"
     # The company sees no draft.
     assert (await site.get("x", review_path)).status_code == 404
 
@@ -314,6 +314,9 @@ async def test_a_review_is_computed_read_and_approved(site: Site) -> None:
     assert approved.status_code in (302, 303), approved.text
     shown = await site.get("x", review_path)
     assert shown.status_code == 200 and 'data-testid="decision"' in shown.text
+    assert f"{review_path}/scorecard.pdf" in shown.text
+    scorecard = await site.get("x", f"{review_path}/scorecard.pdf")
+    assert scorecard.status_code == 200 and scorecard.content.startswith(b"%PDF")
     assert "观察" in shown.text
     overlap = await site.post("ehs", "/reviews", "/reviews", form)
     assert overlap.status_code == 409 and 'data-field="period"' in overlap.text

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -203,7 +204,9 @@ async def test_someone_without_a_job_sees_none_and_strangers_sign_in(
     slug = world.tenant.slug
     anonymous = await client.get(f"/t/{slug}/track")
     assert anonymous.status_code in (302, 303)
-    assert anonymous.headers["location"] == f"/t/{slug}/login"
+    assert anonymous.headers["location"] == f"/t/{slug}/login?" + urlencode(
+        {"next": f"/t/{slug}/track"}
+    )
     unsigned = await client.get(f"/t/{slug}/track/state.json", headers=_json_headers(None))
     assert unsigned.status_code == 401
 

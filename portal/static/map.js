@@ -31,7 +31,12 @@
 
   function open(element) {
     var gcj = element.getAttribute("data-coordinates") === "gcj02";
-    var map = L.map(element, { zoomControl: true });
+    // Leaflet's own buttons are titled in English: the page gives them its language.
+    var map = L.map(element, { zoomControl: false });
+    L.control.zoom({
+      zoomInTitle: element.getAttribute("data-zoom-in"),
+      zoomOutTitle: element.getAttribute("data-zoom-out")
+    }).addTo(map);
     L.tileLayer(element.getAttribute("data-tile-url"), {
       attribution: element.getAttribute("data-attribution"),
       maxZoom: 19

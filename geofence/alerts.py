@@ -27,7 +27,7 @@ from infra.i18n import N_, gettext, locale_scope
 from infra.notify import Notification, NotificationKind
 from infra.tenancy import current_tenant_id
 from tenants.models import Plant, Role
-from tenants.notifications import enqueue_notification
+from tenants.notifications import enqueue_notification, tenant_url
 from tenants.services import role_holders
 
 KIND_LABELS: Mapping[AlertKind, str] = {
@@ -138,6 +138,8 @@ def raise_alert(session: Session, sighting: Sighting) -> Alert | None:
 
 def _notify(session: Session, alert: Alert, sighting: Sighting) -> None:
     plant_name = session.scalar(select(Plant.name).where(Plant.id == alert.plant_id)) or ""
+    # The plant's live map, where alerts are acknowledged and resolved.
+    url = tenant_url(session, f"/plants/{alert.plant_id}/live")
     for user in session.scalars(role_holders(ALERT_ROLES, alert.plant_id)):
         with locale_scope(user.locale):
             context = {
@@ -147,6 +149,7 @@ def _notify(session: Session, alert: Alert, sighting: Sighting) -> None:
                 "zone_name": sighting.zone_name or "",
                 "permit_number": sighting.label or "",
                 "person": sighting.person or "",
+                "url": url,
             }
         enqueue_notification(
             session,

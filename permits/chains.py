@@ -26,7 +26,7 @@ from onboarding.models import Contractor, Worker
 from permits.models import ApprovalStep, ChainPolicy, Permit
 from permits.rules import ApprovalRole, ChainStep, StepKind, merge_chain, standard_chain
 from tenants.models import Plant, Role, User
-from tenants.notifications import enqueue_notification
+from tenants.notifications import enqueue_notification, tenant_url
 from tenants.services import role_holders
 
 # Which host role decides a step of each kind of approver, on the permit's plant. The
@@ -187,6 +187,8 @@ def _notify(
 ) -> None:
     plant = session.execute(select(Plant).where(Plant.id == permit.plant_id)).scalar_one()
     applicant = session.scalar(select(Contractor.name).where(Contractor.id == permit.contractor_id))
+    # The permit's page, where the step is decided.
+    url = tenant_url(session, f"/permits/{permit.id}")
     for user in users:
         with locale_scope(user.locale):
             context = {
@@ -197,6 +199,7 @@ def _notify(
                 "applicant": applicant or "",
                 "step": gettext(step_role_label(step)),
                 "due_at": step.due_at,
+                "url": url,
             }
         enqueue_notification(
             session,

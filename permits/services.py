@@ -72,7 +72,7 @@ from permits.states import (
 )
 from tenants.access import Principal, has_any_role, has_role_for_plant, visible_plant_ids
 from tenants.models import Plant, Role, User
-from tenants.notifications import enqueue_notification
+from tenants.notifications import enqueue_notification, tenant_url
 from tenants.services import ensure_plant_in_service, hold_plant, role_holders
 from training import briefings
 from training.models import Briefing
@@ -1584,6 +1584,8 @@ def _notify_monitoring(
                 "zone_name": zone_name,
                 "permit_number": permit.number or "",
                 "person": guardian_name or "",
+                # The permit's page, where the gas analysis is recorded.
+                "url": tenant_url(session, f"/permits/{permit.id}"),
             }
         enqueue_notification(
             session,

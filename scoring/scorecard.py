@@ -34,7 +34,6 @@ from infra.errors import NotFound
 from infra.i18n import N_, gettext, locale_scope
 from infra.notify import Notification, NotificationKind
 from infra.storage import ObjectStorage
-from infra.tasks import worker_settings
 from infra.tenancy import current_tenant_id
 from onboarding.catalogue import WORK_TYPE_LABELS, WorkType
 from onboarding.changes import contractor_admins
@@ -46,7 +45,7 @@ from scoring import formula
 from scoring.models import Appeal, PeriodKind, Rating, Review, ReviewState
 from scoring.violations import confirmed_violations
 from tenants.models import Plant, Role, Tenant, User
-from tenants.notifications import queue_notification
+from tenants.notifications import portal_url, queue_notification
 from tenants.services import pdf_brand, role_holders
 
 PDF_TEMPLATE = "scorecard.html"
@@ -259,12 +258,6 @@ async def _tenant_slug(session: AsyncSession) -> str:
     ).scalar_one()
 
 
-def _absolute(path: str) -> str:
-    # The link is followed from an e-mail or a chat robot, so it carries the portal's address as
-    # configured for the process that sends it.
-    return worker_settings().base_url.rstrip("/") + path
-
-
 async def _company_admins(session: AsyncSession, contractor_id: uuid.UUID) -> list[User]:
     return await session.run_sync(lambda sync: contractor_admins(sync, contractor_id))
 
@@ -299,7 +292,7 @@ async def notify_scorecard(session: AsyncSession, review: Review) -> int:
     contractor_name = await session.scalar(
         select(Contractor.name).where(Contractor.id == review.contractor_id)
     )
-    url = _absolute(scorecard_path(await _tenant_slug(session), review.id))
+    url = portal_url(scorecard_path(await _tenant_slug(session), review.id))
 
     def context() -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -345,7 +338,7 @@ async def notify_rating(
         for violation in await confirmed_violations(session, policy, permit_ids=[permit.id])
     ]
     rated = formula.weighted_rating(rating.scores, rating.weights)
-    url = _absolute(f"/t/{await _tenant_slug(session)}/permits/{permit.id}")
+    url = portal_url(f"/t/{await _tenant_slug(session)}/permits/{permit.id}")
 
     def context() -> dict[str, Any]:
         return {
@@ -377,7 +370,7 @@ async def notify_appeal(session: AsyncSession, rating: Rating, appeal: Appeal) -
     ).scalar_one()
     plant, contractor_name = await _job_facts(session, permit)
     users = list(await session.scalars(role_holders(APPEAL_ROLES, rating.plant_id)))
-    url = _absolute(f"/t/{await _tenant_slug(session)}/permits/{permit.id}")
+    url = portal_url(f"/t/{await _tenant_slug(session)}/permits/{permit.id}")
 
     def context() -> dict[str, Any]:
         return {

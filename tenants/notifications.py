@@ -59,6 +59,7 @@ from tenants.models import (
     NotificationChannelSettings,
     NotificationPreference,
     NotificationWebhook,
+    Tenant,
     User,
 )
 from tenants.services import channel_secret_context, get_user
@@ -337,6 +338,18 @@ def dispatch(
 def _outbox_key(*parts: str) -> str:
     # Idempotency keys may be up to 200 characters, as may outbox keys; a digest always fits.
     return "notify:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def portal_url(path: str) -> str:
+    """``path`` as an absolute link, for a notification followed from an e-mail, an SMS or a
+    chat robot: it carries the portal's address as configured for the process that sends it."""
+    return worker_settings().base_url.rstrip("/") + path
+
+
+def tenant_url(session: Session, path: str) -> str:
+    """:func:`portal_url` of ``path`` under the current tenant's address (``/t/{slug}``)."""
+    slug = session.execute(select(Tenant.slug).where(Tenant.id == current_tenant_id())).scalar_one()
+    return portal_url(f"/t/{slug}{path}")
 
 
 def enqueue_notification(session: Session, notification: Notification) -> outbox.OutboxMessage:

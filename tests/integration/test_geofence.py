@@ -19,6 +19,7 @@ from infra.errors import Conflict, InvalidInput, NotFound
 from infra.outbox import OutboxMessage
 from infra.qr import VerificationRef, verification_url
 from infra.settings import Settings
+from infra.tasks import worker_settings
 from tenants.notifications import NOTIFICATION_TOPIC
 from tests.factories import TenantFactory, audit_actions
 from tests.geofence_factories import GeofenceWorld, offset, ping, track
@@ -198,7 +199,11 @@ async def test_leaving_the_zone_raises_one_alert_after_the_dwell(world: Geofence
             .scalars()
             .all()
         )
-    assert any(n.payload.get("kind") == "alert_raised" for n in notices)
+    raised = [n.payload for n in notices if n.payload.get("kind") == "alert_raised"]
+    assert raised
+    # The message links to the plant's live map, where alerts are acknowledged.
+    live = f"/t/{world.tenant.slug}/plants/{world.plant_id}/live"
+    assert {n["context"]["url"] for n in raised} == {worker_settings().base_url.rstrip("/") + live}
 
 
 async def test_restricted_zone_spoofing_and_speed_are_alerts(world: GeofenceWorld) -> None:

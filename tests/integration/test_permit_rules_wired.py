@@ -23,6 +23,7 @@ from infra.db import Database
 from infra.errors import Conflict, DomainError, RulesBroken
 from infra.outbox import OutboxMessage
 from infra.settings import Settings
+from infra.tasks import worker_settings
 from onboarding.catalogue import WorkType
 from permits import services
 from permits.catalogue import VIDEO_MEASURE
@@ -259,6 +260,10 @@ async def test_6_5_the_beat_tells_the_guardian_and_ehs_when_monitoring_is_overdu
     alerts = await _alerts(world)
     assert {a["recipient"] for a in alerts} == {str(world.guardian.user_id), str(world.ehs.user_id)}
     assert {a["context"]["permit_number"] for a in alerts} == {permit.number}
+    base = worker_settings().base_url.rstrip("/")
+    assert {a["context"]["url"] for a in alerts} == {
+        f"{base}/t/{world.tenant.slug}/permits/{permit.id}"
+    }
     [entry] = await _ledger(world, permit.id, "permit.monitoring_overdue")
     assert [(f["rule"], f["clause"]) for f in entry.payload["flags"]] == [
         ("gas.monitoring_confined", "§6.5")

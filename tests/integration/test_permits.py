@@ -23,6 +23,7 @@ from infra.db import Database, utcnow
 from infra.errors import Conflict, DomainError, InvalidInput, NotFound, RulesBroken
 from infra.outbox import OutboxMessage
 from infra.settings import Settings
+from infra.tasks import worker_settings
 from onboarding import services as onboarding_services
 from onboarding.catalogue import WorkType
 from permits import rules, services
@@ -437,6 +438,11 @@ async def test_the_chain_notifies_each_step_numbers_and_freezes_the_permit(
     assert {n["recipient"] for n in sent} == {
         str(world.contractor_admin.user_id),
         str(world.leader_login.user_id),
+    }
+    # The message links to the permit's page, where the step is decided.
+    base = worker_settings().base_url.rstrip("/")
+    assert {n["context"]["url"] for n in sent} == {
+        f"{base}/t/{world.tenant.slug}/permits/{permit.id}"
     }
 
     # An approver not on the step is told the permit does not exist.

@@ -33,7 +33,6 @@ target of 0.3 s warm, on the 2-core development machine:
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
 from collections.abc import Mapping
 from functools import cache
@@ -73,13 +72,6 @@ def warm_up() -> None:
     from infra import pdf_renderer  # on first use: see its docstring
 
     pdf_renderer.load_fonts()
-
-
-@cache
-def warm_up_in_background() -> None:
-    """Run :func:`warm_up` in a thread, once per process: a server process takes requests at
-    once, and its first document does not wait for the renderer's import and the fonts."""
-    threading.Thread(target=warm_up, name="pdf-warm-up", daemon=True).start()
 
 
 def render_pdf(

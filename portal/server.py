@@ -39,14 +39,14 @@ def _tune_collector_for_serving() -> None:
 
 def served_app() -> Any:
     """The application as each server process builds it (uvicorn's factory), with the
-    environment's settings."""
+    environment's settings. A process loads the PDF renderer and its fonts before it takes
+    its first request: loaded later, in a thread, they would hold the interpreter for seconds
+    while requests wait, and loaded on the first document, that document would wait."""
     from infra import documents, security
     from portal.app import create_app
 
     app = create_app()
-    app.on_startup.extend(
-        (security.warm_up, documents.warm_up_in_background, _tune_collector_for_serving)
-    )
+    app.on_startup.extend((security.warm_up, documents.warm_up, _tune_collector_for_serving))
     return app
 
 

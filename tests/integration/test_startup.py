@@ -14,7 +14,8 @@ ON_DEMAND_MODULES = ("stripe", "weasyprint", "fontTools.subset")
 def test_processes_start_without_loading_what_they_may_never_use() -> None:
     """The app, the command line and every package's tasks start without the on-demand
     libraries and without making the sign-in's dummy password hash; the served app makes the
-    hash as it starts, before its first sign-in, and loads the PDF renderer in the background."""
+    hash as it starts, before its first sign-in, and loads the PDF renderer before its first
+    request."""
     code = (
         "import sys\n"
         "from infra import security\n"
@@ -28,7 +29,7 @@ def test_processes_start_without_loading_what_they_may_never_use() -> None:
         "assert security._dummy_hash.cache_info().currsize == 0, 'hashed at startup'\n"
         "from infra import documents\n"
         "started = served_app().on_startup\n"
-        "assert security.warm_up in started and documents.warm_up_in_background in started\n"
+        "assert security.warm_up in started and documents.warm_up in started\n"
     )
     started = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False

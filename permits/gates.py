@@ -43,6 +43,7 @@ from permits.models import CalendarDay, GasAnalysis, Permit, PermitCrewMember
 from permits.rules import RuleViolation
 from permits.states import PermitState
 from tenants.models import Membership, Plant, Role
+from tenants.services import PLANT_RETIRED, PLANT_RETIRED_RULE
 from training import briefings
 from training.services import induction_gaps
 
@@ -165,8 +166,8 @@ def _plant_in_service(facts: Facts) -> list[FieldProblem]:
     return [
         problem(
             "plant_id",
-            "plant.retired",
-            N_("The plant %(plant)s is retired."),
+            PLANT_RETIRED_RULE,
+            PLANT_RETIRED,
             subject=facts.plant.name,
             plant=facts.plant.name,
         )

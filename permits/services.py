@@ -1575,6 +1575,8 @@ def _notify_monitoring(
         if guardian is not None and guardian.is_active:
             recipients[guardian.id] = guardian
             guardian_name = guardian_name or guardian.name
+    # The permit's page, where the next record is entered.
+    url = tenant_url(session, f"/permits/{permit.id}")
     for user in recipients.values():
         with locale_scope(user.locale):
             context = {
@@ -1584,8 +1586,7 @@ def _notify_monitoring(
                 "zone_name": zone_name,
                 "permit_number": permit.number or "",
                 "person": guardian_name or "",
-                # The permit's page, where the gas analysis is recorded.
-                "url": tenant_url(session, f"/permits/{permit.id}"),
+                "url": url,
             }
         enqueue_notification(
             session,

@@ -57,6 +57,9 @@ OPEN_PERMIT_STATES = frozenset(
     {"submitted", "in_approval", "approved", "active", "suspended", "completed"}
 )
 
+PLANT_RETIRED_RULE = "plant.retired"
+PLANT_RETIRED = N_("The plant %(plant)s is retired.")
+
 TOKEN_PREFIX = "pt_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_SHAPE = re.compile(r"^pt_([0-9a-f]{32})_([A-Za-z0-9_-]{20,100})$")
 INVALID_CREDENTIALS = N_(
@@ -184,8 +187,13 @@ async def list_plants(
     return list((await session.execute(query)).scalars())
 
 
-async def get_plant(session: AsyncSession, plant_id: uuid.UUID) -> Plant:
-    plant = (await session.execute(select(Plant).where(Plant.id == plant_id))).scalar_one_or_none()
+async def get_plant(
+    session: AsyncSession, plant_id: uuid.UUID, *, for_update: bool = False
+) -> Plant:
+    query = select(Plant).where(Plant.id == plant_id)
+    if for_update:
+        query = query.with_for_update()
+    plant = (await session.execute(query)).scalar_one_or_none()
     if plant is None:
         raise NotFound("Plant not found.")
     return plant
@@ -194,9 +202,7 @@ async def get_plant(session: AsyncSession, plant_id: uuid.UUID) -> Plant:
 def ensure_plant_in_service(plant: Plant, field: str = "plant_id") -> None:
     """Refuse new work at a retired plant, naming ``field``."""
     if plant.retired_at is not None:
-        raise InvalidInput(
-            field, "plant.retired", N_("The plant %(plant)s is retired."), plant=plant.name
-        )
+        raise InvalidInput(field, PLANT_RETIRED_RULE, PLANT_RETIRED, plant=plant.name)
 
 
 async def plant_to_grant(session: AsyncSession, plant_id: uuid.UUID) -> Plant:
@@ -239,10 +245,7 @@ async def retire_plant(
     drafts stay, and can no longer be submitted."""
     # Locked against submissions, which share-lock it (hold_plant): one waits for the other,
     # and then sees its permit or its retirement.
-    locked = select(Plant).where(Plant.id == plant_id).with_for_update()
-    plant = (await session.execute(locked)).scalar_one_or_none()
-    if plant is None:
-        raise NotFound("Plant not found.")
+    plant = await get_plant(session, plant_id, for_update=True)
     if plant.retired_at is not None:
         return plant
     open_permits = await _open_permits(session, plant.id)

@@ -204,6 +204,25 @@ def _form_values(data: dict[str, Any], names: set[str]) -> dict[str, str]:
     return {name: field_text(data, name, 200_000) for name in names}
 
 
+async def _plant_refused(
+    session: AsyncSession,
+    slug: str,
+    plant_id: uuid.UUID,
+    exc: DomainError,
+    *,
+    typed: dict[str, str] | None = None,
+) -> Template:
+    """The plant's page again with what was refused; the form shows what was ``typed``, or the
+    plant as stored. Another tenant's plant stays not found."""
+    if isinstance(exc, NotFound):
+        raise exc
+    await session.rollback()
+    plant = await services.get_plant(session, plant_id)
+    values = {**typed, "code": plant.code} if typed is not None else _plant_values(plant)
+    context = {"tenant_slug": slug, "plant": plant}
+    return _refused("admin/plants_edit.html", context, exc, PLANT_FIELDS, values=values)
+
+
 async def _plants_context(session: AsyncSession, slug: str) -> dict[str, Any]:
     return {
         "tenant_slug": slug,
@@ -445,13 +464,9 @@ class TenantAdminPages(Controller):
                 actor_id=request.user.user_id,
             )
         except DomainError as exc:
-            if isinstance(exc, NotFound):
-                raise
-            await db_session.rollback()
-            plant = await services.get_plant(db_session, plant_id)
-            context = {"tenant_slug": slug, "plant": plant}
-            values = {**_form_values(data, PLANT_FIELDS), "code": plant.code}
-            return _refused("admin/plants_edit.html", context, exc, PLANT_FIELDS, values=values)
+            return await _plant_refused(
+                db_session, slug, plant_id, exc, typed=_form_values(data, PLANT_FIELDS)
+            )
         return Redirect(path=f"/t/{slug}/admin/plants/{plant.id}?done=plant_saved")
 
     @post("/t/{slug:str}/admin/plants/{plant_id:uuid}/retire")
@@ -466,7 +481,7 @@ class TenantAdminPages(Controller):
         try:
             await services.retire_plant(db_session, plant_id, actor_id=request.user.user_id)
         except DomainError as exc:
-            return await self._plant_refused(db_session, slug, plant_id, exc)
+            return await _plant_refused(db_session, slug, plant_id, exc)
         return Redirect(path=f"/t/{slug}/admin/plants/{plant_id}?done=plant_retired")
 
     @post("/t/{slug:str}/admin/plants/{plant_id:uuid}/reinstate")
@@ -484,21 +499,8 @@ class TenantAdminPages(Controller):
                 db_session, plant_id, state.billing, actor_id=request.user.user_id
             )
         except DomainError as exc:
-            return await self._plant_refused(db_session, slug, plant_id, exc)
+            return await _plant_refused(db_session, slug, plant_id, exc)
         return Redirect(path=f"/t/{slug}/admin/plants/{plant_id}?done=plant_reinstated")
-
-    @staticmethod
-    async def _plant_refused(
-        session: AsyncSession, slug: str, plant_id: uuid.UUID, exc: DomainError
-    ) -> Template:
-        if isinstance(exc, NotFound):
-            raise exc
-        await session.rollback()
-        plant = await services.get_plant(session, plant_id)
-        context = {"tenant_slug": slug, "plant": plant}
-        return _refused(
-            "admin/plants_edit.html", context, exc, PLANT_FIELDS, values=_plant_values(plant)
-        )
 
     # --- channels ------------------------------------------------------------------------------
 
